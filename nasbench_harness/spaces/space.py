@@ -1,0 +1,183 @@
+"""Search spaces: per-edge op lists, α shapes, genotype rules and the supernet they build."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from nasbench_harness.errors import SpaceError
+from nasbench_harness.mixing import Mixer
+from nasbench_harness.registry import Registry
+from nasbench_harness.spaces.genotype import DartsGenotype, Genotype, NB201Genotype
+from nasbench_harness.spaces.supernet import Supernet
+
+EdgeOps = tuple[tuple[str, ...], ...]
+
+
+@dataclass(frozen=True)
+class SearchSpace(ABC):
+    name: str
+    description: str
+    #: cell type → one op list per edge, in α row and column order.
+    edge_ops: Mapping[str, EdgeOps]
+    #: Defaults of the published search network.
+    default_network: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def cell_types(self) -> tuple[str, ...]:
+        return tuple(self.edge_ops)
+
+    @property
+    def ops(self) -> tuple[str, ...]:
+        """Every op name the space uses, in first-seen order."""
+        seen: dict[str, None] = {}
+        for edges in self.edge_ops.values():
+            for names in edges:
+                seen.update(dict.fromkeys(names))
+        return tuple(seen)
+
+    def alpha_shapes(self) -> dict[str, tuple[int, int]]:
+        return {t: (len(edges), len(edges[0])) for t, edges in self.edge_ops.items()}
+
+    def check_alphas(self, alphas: Mapping[str, np.ndarray], source: str = "α") -> dict[str, np.ndarray]:
+        """Arrays keyed by cell type with the space's shapes, or a SpaceError saying what was expected."""
+        expected = self.alpha_shapes()
+        wanted = ", ".join(f"{t!r} {shape}" for t, shape in expected.items())
+        if set(alphas) != set(expected):
+            raise SpaceError(
+                f"{source}: space {self.name!r} needs arrays {wanted}; got keys {sorted(alphas)}"
+            )
+        checked = {}
+        for cell_type, shape in expected.items():
+            array = np.asarray(alphas[cell_type], dtype=np.float64)
+            if array.shape != shape:
+                raise SpaceError(
+                    f"{source}: array {cell_type!r} has shape {array.shape}; space {self.name!r} expects "
+                    f"{shape} (edges × ops; ops per edge: {list(self.edge_ops[cell_type][0])})"
+                )
+            if not np.isfinite(array).all():
+                raise SpaceError(f"{source}: array {cell_type!r} contains NaN or infinite values")
+            checked[cell_type] = array
+        return checked
+
+    def derive(self, alphas: Mapping[str, np.ndarray]) -> Genotype:
+        """The discrete architecture from α logits (softmax is applied as the original code does)."""
+        checked = self.check_alphas(alphas)
+        return self.derive_from_weights({t: softmax(a) for t, a in checked.items()})
+
+    @abstractmethod
+    def derive_from_weights(self, weights: Mapping[str, np.ndarray]) -> Genotype:
+        """The discrete architecture from mixing weights (methods with their own weighting call this)."""
+
+    @abstractmethod
+    def parse_genotype(self, text: str) -> Genotype: ...
+
+    @abstractmethod
+    def build_supernet(
+        self, *, num_classes: int = 10, mixer: Mixer | None = None, **network: Any
+    ) -> Supernet:
+        """The search network; `network` overrides `default_network` (channels, layers, ...)."""
+
+
+def softmax(a: np.ndarray) -> np.ndarray:
+    e = np.exp(a - a.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+@dataclass(frozen=True)
+class DartsFamilySpace(SearchSpace):
+    """The DARTS cell: 4 intermediate nodes, 14 edges, cell types `normal` and `reduce`."""
+
+    steps: int = 4
+
+    def derive_from_weights(self, weights: Mapping[str, np.ndarray]) -> DartsGenotype:
+        genes = {t: self._parse_cell(np.asarray(weights[t]), self.edge_ops[t]) for t in ("normal", "reduce")}
+        concat = tuple(range(2, 2 + self.steps))
+        return DartsGenotype(genes["normal"], genes["reduce"], concat, concat)
+
+    def _parse_cell(self, w: np.ndarray, edge_ops: EdgeOps) -> tuple[tuple[str, int], ...]:
+        """Per node: the 2 inputs with the strongest non-`none` op; on each, that op.
+
+        Ties keep the lower index, as Python's stable sort and the original strict `>` do.
+        """
+        gene = []
+        start = 0
+        for node in range(self.steps):
+            n_inputs = node + 2
+            candidates = []
+            for j in range(n_inputs):
+                names = edge_ops[start + j]
+                allowed = [k for k, name in enumerate(names) if name != "none"]
+                best = max(allowed, key=lambda k: (w[start + j, k], -k))
+                candidates.append((j, best, w[start + j, best]))
+            strongest = sorted(candidates, key=lambda c: -c[2])[:2]
+            gene.extend((edge_ops[start + j][k], j) for j, k, _ in strongest)
+            start += n_inputs
+        return tuple(gene)
+
+    def parse_genotype(self, text: str) -> DartsGenotype:
+        genotype = DartsGenotype.parse(text)
+        for cell_type, gene in genotype.cells().items():
+            known = {op for names in self.edge_ops[cell_type] for op in names}
+            for op, j in gene:
+                if op not in known:
+                    raise SpaceError(
+                        f"op {op!r} is not in space {self.name!r} ({cell_type} cells: {sorted(known)})"
+                    )
+                if not 0 <= j < 2 + self.steps:
+                    raise SpaceError(f"input index {j} out of range in {cell_type} cell of {text!r}")
+        return genotype
+
+    def build_supernet(
+        self, *, num_classes: int = 10, mixer: Mixer | None = None, **network: Any
+    ) -> Supernet:
+        from nasbench_harness.spaces.darts_network import DartsSupernet
+
+        return DartsSupernet(
+            self, num_classes=num_classes, mixer=mixer, **{**self.default_network, **network}
+        )
+
+
+@dataclass(frozen=True)
+class NB201Space(SearchSpace):
+    """NAS-Bench-201: 6 edges, 5 ops each, one cell type `cell`."""
+
+    def derive_from_weights(self, weights: Mapping[str, np.ndarray]) -> NB201Genotype:
+        w = np.asarray(weights["cell"])
+        names = self.edge_ops["cell"]
+        return NB201Genotype.from_edge_ops([names[e][int(np.argmax(w[e]))] for e in range(len(names))])
+
+    def parse_genotype(self, text: str) -> NB201Genotype:
+        genotype = NB201Genotype.parse(text)
+        known = set(self.edge_ops["cell"][0])
+        for op in genotype.edge_ops():
+            if op not in known:
+                raise SpaceError(f"op {op!r} is not a NAS-Bench-201 op; known: {sorted(known)}")
+        return genotype
+
+    def build_supernet(
+        self, *, num_classes: int = 10, mixer: Mixer | None = None, **network: Any
+    ) -> Supernet:
+        from nasbench_harness.spaces.nb201_network import NB201Network
+
+        return NB201Network(self, num_classes=num_classes, mixer=mixer, **{**self.default_network, **network})
+
+
+SPACES: Registry[Callable[[], SearchSpace]] = Registry("space")
+
+
+def register_space(name: str) -> Callable[[Callable[[], SearchSpace]], Callable[[], SearchSpace]]:
+    """Register a zero-argument factory returning the space; the tests pick every space up."""
+    return SPACES.register(name)
+
+
+def get_space(name: str) -> SearchSpace:
+    return SPACES.get(name)()
+
+
+def list_spaces() -> list[str]:
+    return SPACES.names()
