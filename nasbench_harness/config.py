@@ -1,0 +1,358 @@
+"""Typed, validated suite and run configurations, profiles and config hashing.
+
+A suite (YAML) is a grid methods × spaces × datasets × seeds plus overrides; it expands into
+`RunConfig`s whose defaults are the published hyperparameters. Layering, lowest first: the papers'
+defaults → the space's → the method's → the profile → the suite's sections → per-space overrides →
+per-method overrides. Every error names the file, the key (with its line), what was expected, and
+offers a "did you mean" for unknown keys.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal, get_args, get_origin
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, ValidationError, create_model
+
+from nasbench_harness.errors import ConfigError
+
+Device = Literal["auto", "cpu", "cuda"]
+SplitProtocol = Literal["half", "nb201", "full"]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class TrainConfig(Strict):
+    """Search hyperparameters (reference.md §2)."""
+
+    epochs: PositiveInt = 50
+    batch_size: PositiveInt = 64
+    lr: PositiveFloat = 0.025
+    lr_min: float = Field(0.001, ge=0)
+    momentum: float = Field(0.9, ge=0, lt=1)
+    weight_decay: float = Field(3e-4, ge=0)
+    nesterov: bool = False
+    grad_clip: PositiveFloat | None = 5.0
+    arch_lr: PositiveFloat = 3e-4
+    arch_betas: tuple[float, float] = (0.5, 0.999)
+    arch_weight_decay: float = Field(1e-3, ge=0)
+
+
+class DataConfig(Strict):
+    #: None: the method's protocol ("full" for one-level methods), else "nb201" on NB201, "half" elsewhere.
+    split: SplitProtocol | None = None
+    limit_train: PositiveInt | None = None
+    limit_test: PositiveInt | None = None
+    augment: bool = True
+    cutout_length: PositiveInt = 16
+    eval_batch_size: PositiveInt = 256
+
+
+class MetricsConfig(Strict):
+    #: Dominant Hessian eigenvalue of the validation loss w.r.t. α: RobustDARTS-compatible `exact`,
+    #: Hessian-vector-product `fast`, or `off`.
+    eigenvalue: Literal["exact", "fast", "off"] = "exact"
+    eigenvalue_every: PositiveInt = 2
+    eigenvalue_batches: PositiveInt = 1
+    eigenvalue_tol: PositiveFloat = 1e-3
+    ground_truth: bool = True
+
+
+NetworkValue = int | float | bool
+
+
+class RunConfig(Strict):
+    """One search: everything that determines its result (hashed) plus where it runs (not hashed)."""
+
+    method: str
+    space: str
+    dataset: str
+    seed: int
+    profile: str | None = None
+    train: TrainConfig = TrainConfig()
+    data: DataConfig = DataConfig()
+    metrics: MetricsConfig = MetricsConfig()
+    network: dict[str, NetworkValue] = {}
+    method_args: dict[str, Any] = {}
+
+    def config_hash(self) -> str:
+        """Hash of every result-changing field (paths and device are not part of a config)."""
+        canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(canonical.encode()).hexdigest()[:12]
+
+    def run_id(self) -> str:
+        return f"{self.seed}-{self.config_hash()}"
+
+    def relative_dir(self) -> Path:
+        return Path("runs") / self.space / self.dataset / self.method / self.run_id()
+
+
+def _partial(model: type[BaseModel]) -> type[BaseModel]:
+    """The same fields, all optional: a suite section sets only what it changes."""
+    fields = {name: (f.annotation | None, None) for name, f in model.model_fields.items()}
+    return create_model(f"Partial{model.__name__}", __config__=ConfigDict(extra="forbid"), **fields)
+
+
+PartialTrain = _partial(TrainConfig)
+PartialData = _partial(DataConfig)
+PartialMetrics = _partial(MetricsConfig)
+
+
+class Sections(Strict):
+    """Overridable sections; each sets only the keys it names."""
+
+    train: PartialTrain = PartialTrain()  # type: ignore[valid-type]
+    data: PartialData = PartialData()  # type: ignore[valid-type]
+    metrics: PartialMetrics = PartialMetrics()  # type: ignore[valid-type]
+    network: dict[str, NetworkValue] = {}
+    method_args: dict[str, Any] = {}
+
+
+class Overrides(Strict):
+    methods: dict[str, Sections] = {}
+    spaces: dict[str, Sections] = {}
+
+
+class SuiteConfig(Sections):
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    profile: str | None = None
+    methods: list[str] = Field(min_length=1)
+    spaces: list[str] = Field(min_length=1)
+    datasets: list[str] = Field(min_length=1)
+    seeds: list[int] = Field(min_length=1)
+    results_dir: str | None = None
+    data_dir: str | None = None
+    device: Device = "auto"
+    overrides: Overrides = Overrides()
+
+
+#: Profiles shrink the papers' settings; `None` (no profile) is the papers' full settings.
+PROFILES: dict[str, dict[str, Any]] = {
+    "smoke": {
+        "train": {"epochs": 4, "batch_size": 32},
+        "data": {"limit_train": 1024, "limit_test": 256, "eval_batch_size": 256},
+        "network": {"channels": 8, "layers": 5, "cells_per_stage": 1},
+        "metrics": {"eigenvalue": "fast", "eigenvalue_every": 2},
+    },
+    "tiny": {
+        "train": {"epochs": 2, "batch_size": 8},
+        "data": {"limit_train": 64, "limit_test": 32, "eval_batch_size": 32},
+        "network": {"channels": 4, "layers": 3, "cells_per_stage": 1},
+        "metrics": {"eigenvalue": "off"},
+    },
+}
+
+#: Space defaults from the original configs (NB201: weight decay 5e-4 with Nesterov, 25k/25k split).
+SPACE_DEFAULTS: dict[str, dict[str, Any]] = {
+    "nb201": {"train": {"weight_decay": 5e-4, "nesterov": True}, "data": {"split": "nb201"}},
+}
+
+
+def load_suite(path: str | Path) -> SuiteConfig:
+    """Read and validate a suite file; every problem becomes a ConfigError naming file, key and line."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as err:
+        raise ConfigError(f"cannot read suite file {path}: {err.strerror or err}") from None
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{path}: not valid YAML: {err}") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: a suite is a mapping with keys name, methods, spaces, datasets, seeds")
+    try:
+        suite = SuiteConfig.model_validate(raw)
+    except ValidationError as err:
+        raise ConfigError(_explain(err, path, text)) from None
+    _check_names(suite, path, text)
+    return suite
+
+
+def _check_names(suite: SuiteConfig, path: Path, text: str) -> None:
+    """Unknown methods, spaces, datasets, profiles get the registry's "did you mean"."""
+    from nasbench_harness.data import list_datasets
+    from nasbench_harness.methods import list_methods
+    from nasbench_harness.spaces import list_spaces
+
+    lines = _key_lines(text)
+    checks = [
+        ("method", suite.methods, list_methods(), ("methods",)),
+        ("space", suite.spaces, list_spaces(), ("spaces",)),
+        ("dataset", suite.datasets, list_datasets(), ("datasets",)),
+        ("method", list(suite.overrides.methods), list_methods(), ("overrides", "methods")),
+        ("space", list(suite.overrides.spaces), list_spaces(), ("overrides", "spaces")),
+    ]
+    if suite.profile is not None:
+        checks.append(("profile", [suite.profile], sorted(PROFILES), ("profile",)))
+    for kind, names, known, loc in checks:
+        for name in names:
+            if name not in known:
+                close = difflib.get_close_matches(name, known, n=1)
+                hint = f" Did you mean {close[0]!r}?" if close else ""
+                raise ConfigError(
+                    f"{path}{_line(lines, loc)}: unknown {kind} {name!r} under '{'.'.join(loc)}'.{hint} "
+                    f"Known {kind}s: {', '.join(known)}."
+                )
+    for kind, seq in (
+        ("seeds", suite.seeds),
+        ("methods", suite.methods),
+        ("spaces", suite.spaces),
+        ("datasets", suite.datasets),
+    ):
+        if len(set(seq)) != len(seq):
+            raise ConfigError(f"{path}{_line(lines, (kind,))}: '{kind}' lists an entry twice: {seq}")
+
+
+def _merge(base: dict[str, Any], update: Mapping[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in update.items():
+        if value is None:
+            continue
+        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
+            merged[key] = _merge(dict(merged[key]), value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _section_dict(sections: Sections) -> dict[str, Any]:
+    return {k: v for k, v in sections.model_dump(exclude_none=True).items() if v}
+
+
+def expand_suite(suite: SuiteConfig, source: str | Path = "<suite>") -> list[RunConfig]:
+    """The grid in a stable order (space, dataset, method, seed), with every layer applied."""
+    from nasbench_harness.methods import get_method_class
+    from nasbench_harness.spaces import get_space
+
+    runs = []
+    for space in suite.spaces:
+        for dataset in suite.datasets:
+            for method in suite.methods:
+                method_cls = get_method_class(method)
+                layers: list[Mapping[str, Any]] = [
+                    SPACE_DEFAULTS.get(space, {}),
+                    method_cls.defaults,
+                    PROFILES.get(suite.profile or "", {}),
+                    _section_dict(suite),
+                    _section_dict(suite.overrides.spaces.get(space, Sections())),
+                    _section_dict(suite.overrides.methods.get(method, Sections())),
+                ]
+                merged: dict[str, Any] = {}
+                for layer in layers:
+                    merged = _merge(merged, layer)
+                network = _network_for(get_space(space), merged.get("network", {}))
+                try:
+                    args = method_cls.Args.model_validate(merged.get("method_args", {}))
+                except ValidationError as err:
+                    raise ConfigError(
+                        _explain(err, Path(str(source)), None, method_cls.Args, f"method_args of {method}")
+                    ) from None
+                for variant in method_cls.expand_args(args):
+                    for seed in suite.seeds:
+                        runs.append(
+                            RunConfig(
+                                method=method,
+                                space=space,
+                                dataset=dataset,
+                                seed=seed,
+                                profile=suite.profile,
+                                train=TrainConfig(**merged.get("train", {})),
+                                data=DataConfig(**merged.get("data", {})),
+                                metrics=MetricsConfig(**merged.get("metrics", {})),
+                                network=network,
+                                method_args=variant.model_dump(mode="json"),
+                            )
+                        )
+    return runs
+
+
+def _network_for(space: Any, network: Mapping[str, NetworkValue]) -> dict[str, NetworkValue]:
+    """Keep the network keys this space's supernet takes (profiles name keys of both families)."""
+    known = dict(space.default_network)
+    accepted = set(known) | {"layers"} if "layers" in known else set(known)
+    return {**known, **{k: v for k, v in network.items() if k in accepted}}
+
+
+def _key_lines(text: str) -> dict[tuple[str, ...], int]:
+    """Line (1-based) of every mapping key in a YAML document, by key path."""
+    lines: dict[tuple[str, ...], int] = {}
+
+    def walk(node: yaml.Node, prefix: tuple[str, ...]) -> None:
+        if isinstance(node, yaml.MappingNode):
+            for key, value in node.value:
+                path = (*prefix, str(key.value))
+                lines[path] = key.start_mark.line + 1
+                walk(value, path)
+        elif isinstance(node, yaml.SequenceNode):
+            for i, item in enumerate(node.value):
+                lines[(*prefix, str(i))] = item.start_mark.line + 1
+                walk(item, (*prefix, str(i)))
+
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError:
+        return lines
+    if root is not None:
+        walk(root, ())
+    return lines
+
+
+def _line(lines: dict[tuple[str, ...], int], loc: tuple[str, ...]) -> str:
+    for end in range(len(loc), 0, -1):
+        if loc[:end] in lines:
+            return f":{lines[loc[:end]]}"
+    return ""
+
+
+def _explain(
+    err: ValidationError,
+    path: Path,
+    text: str | None,
+    model: type[BaseModel] | None = None,
+    where: str | None = None,
+) -> str:
+    lines = _key_lines(text) if text else {}
+    problems = []
+    for e in err.errors():
+        loc = tuple(str(p) for p in e["loc"])
+        key = ".".join(loc) or "(top level)"
+        if where:
+            key = f"{where}: {key}"
+        if e["type"] == "extra_forbidden":
+            allowed = _allowed_keys(model or SuiteConfig, loc)
+            close = difflib.get_close_matches(loc[-1], allowed, n=1)
+            hint = f" Did you mean {close[0]!r}?" if close else ""
+            problems.append(
+                f"{path}{_line(lines, loc)}: unknown key '{key}'.{hint} Allowed here: {', '.join(allowed)}."
+            )
+        elif e["type"] == "missing":
+            problems.append(f"{path}: missing required key '{key}'.")
+        else:
+            got = e.get("input")
+            problems.append(f"{path}{_line(lines, loc)}: key '{key}': {e['msg']} (got {got!r}).")
+    return "\n".join(problems)
+
+
+def _allowed_keys(model: type[BaseModel], loc: tuple[str, ...]) -> list[str]:
+    """Field names of the model holding the key at `loc`, found by walking the model by location."""
+    i = 0
+    while i < len(loc) - 1:
+        field = model.model_fields.get(loc[i])
+        if field is None:
+            return []
+        annotation = field.annotation
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            model, i = annotation, i + 1
+        elif get_origin(annotation) is dict and issubclass(get_args(annotation)[1], BaseModel):
+            model, i = get_args(annotation)[1], i + 2
+        else:
+            return []
+    return sorted(model.model_fields)

@@ -1,0 +1,28 @@
+"""Runs one after another in this process, on the chosen device."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from nasbench_harness.config import RunConfig
+from nasbench_harness.engine.executors.base import Executor, register_executor
+from nasbench_harness.engine.runner import Reporter, RunOutcome, execute, resolve_device
+
+
+@register_executor("local")
+class LocalExecutor(Executor):
+    def run_all(
+        self, configs: Sequence[RunConfig], results_dir: Path, data_dir: Path, device: str, report: Reporter
+    ) -> list[RunOutcome]:
+        torch_device = resolve_device(device)
+        outcomes = []
+        for i, config in enumerate(configs, start=1):
+            label = (
+                f"[{i}/{len(configs)}] {config.method} on {config.space}/{config.dataset} seed {config.seed}"
+            )
+            report(f"{label} ({config.run_id()})")
+            outcome = execute(config, results_dir, data_dir, torch_device, report=lambda m: report(f"  {m}"))
+            report(f"{label}: {outcome.status}{' - ' + outcome.reason if outcome.reason else ''}")
+            outcomes.append(outcome)
+        return outcomes

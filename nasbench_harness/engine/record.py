@@ -1,0 +1,105 @@
+"""A run directory: metadata.json, append-only metrics.jsonl, checkpoint.pt, result.json / failed.json.
+
+Every file but the metrics log is written atomically (temp file + rename), so a reader never sees a
+half-written record; `result.json` exists only for a finished run.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+METADATA = "metadata.json"
+METRICS = "metrics.jsonl"
+CHECKPOINT = "checkpoint.pt"
+RESULT = "result.json"
+FAILED = "failed.json"
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_json(path: Path, payload: Any) -> None:
+    atomic_write_bytes(path, (json.dumps(to_jsonable(payload), indent=2, sort_keys=True) + "\n").encode())
+
+
+def to_jsonable(value: Any) -> Any:
+    """JSON-safe copy: NaN/inf become None (JSON has no NaN), numpy/torch scalars become floats."""
+    if isinstance(value, Mapping):
+        return {str(k): to_jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [to_jsonable(v) for v in value]
+    if hasattr(value, "tolist"):
+        return to_jsonable(value.tolist())
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+class RunRecord:
+    def __init__(self, directory: Path):
+        self.dir = directory
+
+    @property
+    def checkpoint_path(self) -> Path:
+        return self.dir / CHECKPOINT
+
+    def is_finished(self) -> bool:
+        return (self.dir / RESULT).is_file()
+
+    def write_metadata(self, metadata: Mapping[str, Any]) -> None:
+        atomic_write_json(self.dir / METADATA, metadata)
+
+    def read_json(self, name: str) -> dict[str, Any]:
+        return json.loads((self.dir / name).read_text())
+
+    def append_metrics(self, row: Mapping[str, Any]) -> None:
+        self.dir.mkdir(parents=True, exist_ok=True)
+        with open(self.dir / METRICS, "a") as handle:
+            handle.write(json.dumps(to_jsonable(row), sort_keys=True) + "\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+
+    def metrics(self) -> Iterator[dict[str, Any]]:
+        path = self.dir / METRICS
+        if not path.exists():
+            return
+        with open(path) as handle:
+            for line in handle:
+                if line.strip():
+                    yield json.loads(line)
+
+    def truncate_metrics_after(self, segment: int, next_epoch: int) -> None:
+        """Drop rows logged after the checkpoint being resumed from (they will be recomputed).
+
+        Rows are ordered by (segment, epoch): a rollback starts a new segment, and the rows of the
+        abandoned epochs stay in the log as history.
+        """
+        path = self.dir / METRICS
+        if not path.exists():
+            return
+        kept = [r for r in self.metrics() if (r.get("segment", 0), r["epoch"]) < (segment, next_epoch)]
+        atomic_write_bytes(path, "".join(json.dumps(r, sort_keys=True) + "\n" for r in kept).encode())
+
+    def write_result(self, result: Mapping[str, Any]) -> None:
+        (self.dir / FAILED).unlink(missing_ok=True)
+        atomic_write_json(self.dir / RESULT, result)
+
+    def write_failure(self, failure: Mapping[str, Any]) -> None:
+        atomic_write_json(self.dir / FAILED, failure)

@@ -1,0 +1,391 @@
+"""One search run, top to bottom: data → supernet → method → epoch loop → record.
+
+Each epoch ends with its metrics row appended to `metrics.jsonl` and an atomic checkpoint, so a
+killed run resumes from the last finished epoch and ends with exactly the result of an
+uninterrupted one (data order and augmentation are a pure function of seed and epoch; the global
+RNG state travels in the checkpoint).
+"""
+
+from __future__ import annotations
+
+import math
+import platform
+import random
+import subprocess
+import sys
+import time
+import traceback
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+import nasbench_harness
+from nasbench_harness.config import RunConfig
+from nasbench_harness.data import Dataset, PairedBatches, eval_batches, load_dataset, search_split
+from nasbench_harness.engine.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from nasbench_harness.engine.record import RunRecord
+from nasbench_harness.errors import HarnessError
+from nasbench_harness.methods import EpochDecision, Method, get_method_class
+from nasbench_harness.metrics import EpochState, compute_epoch_metrics
+from nasbench_harness.spaces import get_space
+
+Reporter = Callable[[str], None]
+
+
+class RunFailure(Exception):
+    """A run that cannot finish (NaN loss, out of memory, missing data); recorded, the suite goes on."""
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    config: RunConfig
+    directory: Path
+    status: str  # "finished", "skipped", "failed"
+    reason: str = ""
+    seconds: float = 0.0
+    genotype: str = ""
+
+
+def resolve_device(device: str) -> torch.device:
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise HarnessError(
+            "--device cuda was asked for, but torch sees no CUDA device; use --device auto or cpu"
+        )
+    return torch.device(device)
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def cosine_lr(epoch: int, epochs: int, lr: float, lr_min: float) -> float:
+    """CosineAnnealingLR(T_max=epochs, eta_min=lr_min) at `epoch`, computed in closed form for resume."""
+    return lr_min + 0.5 * (lr - lr_min) * (1 + math.cos(math.pi * epoch / epochs))
+
+
+_DATASETS: dict[tuple[str, str, int | None, int | None], Dataset] = {}
+
+
+def _dataset(config: RunConfig, data_dir: Path) -> Dataset:
+    """Datasets are cached per process: a suite loads each one once."""
+    key = (config.dataset, str(data_dir), config.data.limit_train, config.data.limit_test)
+    if key not in _DATASETS:
+        _DATASETS[key] = load_dataset(
+            config.dataset, data_dir, limit_train=config.data.limit_train, limit_test=config.data.limit_test
+        )
+    return _DATASETS[key]
+
+
+def git_commit() -> str | None:
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            cwd=Path(nasbench_harness.__file__).parent,
+            capture_output=True,
+            text=True,
+            timeout=5,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None if out.returncode == 0 else None
+
+
+class SearchRun:
+    """Builds everything a run needs; `run()` executes it (resuming when a checkpoint exists)."""
+
+    def __init__(
+        self,
+        config: RunConfig,
+        results_dir: Path,
+        data_dir: Path,
+        device: torch.device,
+        report: Reporter | None = None,
+        progress: bool = True,
+    ):
+        self.config, self.data_dir, self.device = config, data_dir, device
+        self.record = RunRecord(results_dir / config.relative_dir())
+        self.report = report or (lambda message: None)
+        self.progress = progress
+        self.space = get_space(config.space)
+        self.method_cls = get_method_class(config.method)
+
+    def build(self) -> None:
+        config = self.config
+        seed_everything(config.seed)
+        self.dataset = _dataset(config, self.data_dir)
+        protocol = config.data.split or self.method_cls.split or "half"
+        self.split = search_split(self.dataset.num_train, protocol, config.seed)
+        self.batches = PairedBatches(
+            self.dataset,
+            self.split,
+            batch_size=config.train.batch_size,
+            device=self.device,
+            seed=config.seed,
+            augment=config.data.augment,
+            cutout_length=config.data.cutout_length,
+        )
+        if len(self.batches) == 0:
+            raise RunFailure(
+                f"the {protocol!r} split leaves {len(self.split.train_idx)} training images, fewer than one batch "
+                f"of {config.train.batch_size}; lower train.batch_size or raise data.limit_train"
+            )
+        args = self.method_cls.Args.model_validate(config.method_args)
+        self.net = self.space.build_supernet(
+            num_classes=self.dataset.num_classes, mixer=self.method_cls.mixer(args), **config.network
+        ).to(self.device)
+        self.method: Method = self.method_cls(self.net, config, self.device)
+
+    def metadata(self, provenance: dict[str, Any]) -> dict[str, Any]:
+        """Everything needed to interpret the run; `provenance` holds what services report (ground truth files)."""
+        return {
+            "config": self.config.model_dump(mode="json"),
+            "config_hash": self.config.config_hash(),
+            "run_id": self.config.run_id(),
+            "harness_version": nasbench_harness.__version__,
+            "git_commit": git_commit(),
+            "torch_version": torch.__version__,
+            "python_version": platform.python_version(),
+            "host": platform.node(),
+            "device": str(self.device),
+            "device_name": torch.cuda.get_device_name(self.device)
+            if self.device.type == "cuda"
+            else platform.processor(),
+            "data_dir": str(self.data_dir),
+            "dataset": self.dataset.to_dict(),
+            "split": self.split.to_dict(),
+            "network": self.net.describe(),
+            "method": self.method.describe(),
+            "metrics": self.config.metrics.model_dump(mode="json"),
+            "lr_schedule": "cosine per epoch (CosineAnnealingLR, T_max=epochs)",
+            "provenance": provenance,
+        }
+
+    def _checkpoint_payload(self, next_epoch: int, segment: int) -> dict[str, Any]:
+        return {
+            "next_epoch": next_epoch,
+            "segment": segment,
+            "net": self.net.state_dict(),
+            "method": self.method.state_dict(),
+            "rng": rng_state(),
+            "config_hash": self.config.config_hash(),
+        }
+
+    def _restore(self, payload: dict[str, Any]) -> None:
+        self.net.load_state_dict(payload["net"])
+        self.method.load_state_dict(payload["method"])
+        set_rng_state(payload["rng"])
+
+    def _snapshot_path(self, epoch: int) -> Path:
+        return self.record.dir / "snapshots" / f"epoch-{epoch:04d}.pt"
+
+    def run(self) -> RunOutcome:
+        started = time.time()
+        self.build()
+        epochs = self.config.train.epochs
+        next_epoch, segment = 0, 0
+        provenance: dict[str, Any] = {}
+        if self.record.checkpoint_path.exists():
+            payload = load_checkpoint(self.record.checkpoint_path, self.device)
+            self._restore(payload)
+            next_epoch, segment = payload["next_epoch"], payload["segment"]
+            self.record.truncate_metrics_after(segment, next_epoch)
+            provenance = self.record.read_json("metadata.json").get("provenance", {})
+            self.report(f"resuming {self.record.dir} at epoch {next_epoch}")
+        else:
+            self.record.truncate_metrics_after(0, 0)
+        self.record.write_metadata(self.metadata(provenance))
+
+        decision = EpochDecision()
+        epoch = next_epoch
+        while epoch < epochs:
+            row, last_valid = self._train_epoch(epoch, segment)
+            genotype = self.method.genotype()
+            state = EpochState(
+                self.config,
+                self.method,
+                epoch,
+                epoch == epochs - 1,
+                genotype,
+                last_valid,
+                self.data_dir,
+                provenance,
+            )
+            row.update(compute_epoch_metrics(state))
+            row["genotype"] = str(genotype)
+            self.record.append_metrics(row)
+            self.report(_epoch_line(row))
+            decision = self.method.on_epoch_end(epoch, row)
+            if self.method.keeps_snapshots:
+                save_checkpoint(self._snapshot_path(epoch), self._checkpoint_payload(epoch + 1, segment))
+            if decision.action == "rollback":
+                assert decision.rollback_to is not None
+                payload = load_checkpoint(self._snapshot_path(decision.rollback_to), self.device)
+                method_state = self.method.state_dict()
+                self._restore(payload)
+                self.method.after_rollback(method_state, decision.rollback_to)
+                segment += 1
+                epoch = decision.rollback_to + 1
+                self.report(f"rollback to epoch {decision.rollback_to}: {decision.reason}")
+            else:
+                epoch += 1
+            save_checkpoint(self.record.checkpoint_path, self._checkpoint_payload(epoch, segment))
+            self.record.write_metadata(self.metadata(provenance))
+            if decision.action == "stop":
+                self.report(f"early stop after epoch {row['epoch']}: {decision.reason}")
+                break
+
+        final_genotype = (
+            decision.genotype if decision.action == "stop" and decision.genotype else self.method.genotype()
+        )
+        rows = list(self.record.metrics())
+        result = {
+            "status": "finished",
+            "genotype": str(final_genotype),
+            "stopped_early": decision.action == "stop",
+            "stop_reason": decision.reason if decision.action == "stop" else "",
+            "epochs_run": len(rows),
+            "final": {k: v for k, v in rows[-1].items() if k not in ("alphas", "genotype")} if rows else {},
+            "search_seconds": sum(r.get("epoch_seconds", 0.0) for r in rows),
+            "wall_seconds_this_session": time.time() - started,
+            "final_genotype_metrics": self.final_genotype_metrics(final_genotype, provenance),
+        }
+        self.record.write_result(result)
+        return RunOutcome(
+            self.config,
+            self.record.dir,
+            "finished",
+            seconds=result["search_seconds"],
+            genotype=result["genotype"],
+        )
+
+    def final_genotype_metrics(self, genotype: Any, provenance: dict[str, Any]) -> dict[str, Any]:
+        """Ground truth and op counts of the reported genotype (which ES may take from an earlier epoch)."""
+        from nasbench_harness.metrics.groundtruth import genotype_ground_truth
+        from nasbench_harness.spaces import op_counts
+
+        return {
+            **op_counts(genotype),
+            **genotype_ground_truth(self.config, genotype, self.data_dir, provenance),
+        }
+
+    def _train_epoch(self, epoch: int, segment: int) -> tuple[dict[str, Any], Any]:
+        config = self.config
+        lr = cosine_lr(epoch, config.train.epochs, config.train.lr, config.train.lr_min)
+        self.method.set_epoch(epoch, lr)
+        self.net.train()
+        sums: dict[str, float] = defaultdict(float)
+        start = time.perf_counter()
+        steps = len(self.batches)
+        last_valid = None
+        bar = _progress(
+            steps, f"{config.method}/{config.space} seed {config.seed} epoch {epoch}", self.progress
+        )
+        for step, (train, valid) in enumerate(self.batches.epoch(epoch)):
+            stats = self.method.step(train, valid)
+            for key, value in stats.items():
+                if not math.isfinite(value):
+                    raise RunFailure(f"{key} is {value} at epoch {epoch}, step {step}")
+                sums[key] += value
+            last_valid = valid
+            if bar is not None:
+                bar.update(1)
+                bar.set_postfix({k: f"{v / (step + 1):.3f}" for k, v in sums.items()}, refresh=False)
+        if bar is not None:
+            bar.close()
+        train_seconds = time.perf_counter() - start
+        row: dict[str, Any] = {"epoch": epoch, "segment": segment, "lr": lr, "steps": steps}
+        row.update({k: v / steps for k, v in sums.items()})
+        row["eval_valid_acc"] = self.evaluate_valid()
+        row["alphas"] = {t: a.detach().cpu().tolist() for t, a in self.net.alphas.items()}
+        row["train_seconds"] = train_seconds
+        row["epoch_seconds"] = time.perf_counter() - start
+        return row, last_valid
+
+    @torch.no_grad()
+    def evaluate_valid(self) -> float:
+        """Supernet accuracy (%) on the validation split, no augmentation, with the method's mixing."""
+        self.net.eval()
+        idx = torch.as_tensor(self.split.valid_idx)
+        correct = total = 0
+        for x, y in eval_batches(
+            self.dataset.train_images[idx],
+            self.dataset.train_labels[idx],
+            batch_size=self.config.data.eval_batch_size,
+            device=self.device,
+            mean=self.dataset.mean,
+            std=self.dataset.std,
+        ):
+            logits = self.net(x, self.method.mixing_weights())
+            correct += (logits.argmax(1) == y).sum().item()
+            total += y.numel()
+        self.net.train()
+        return 100.0 * correct / max(total, 1)
+
+
+def _progress(total: int, description: str, enabled: bool):
+    if not enabled or not sys.stderr.isatty():
+        return None
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=description, leave=False, dynamic_ncols=True)
+
+
+def _epoch_line(row: dict[str, Any]) -> str:
+    parts = [f"epoch {row['epoch']:>3}"]
+    for key in (
+        "train_loss",
+        "train_acc",
+        "valid_loss",
+        "eval_valid_acc",
+        "skip_normal",
+        "skip_cell",
+        "eigenvalue",
+        "gt_cifar10_test",
+    ):
+        if row.get(key) is not None:
+            parts.append(f"{key} {row[key]:.3f}" if isinstance(row[key], float) else f"{key} {row[key]}")
+    parts.append(f"{row['epoch_seconds']:.1f}s")
+    return "  ".join(parts)
+
+
+def execute(
+    config: RunConfig,
+    results_dir: Path,
+    data_dir: Path,
+    device: torch.device,
+    report: Reporter | None = None,
+    progress: bool = True,
+) -> RunOutcome:
+    """Run (or skip, or resume) one configuration; failures are recorded, never raised."""
+    report = report or (lambda message: None)
+    run = SearchRun(config, results_dir, data_dir, device, report, progress)
+    if run.record.is_finished():
+        return RunOutcome(config, run.record.dir, "skipped", reason="finished earlier (same config hash)")
+    started = time.time()
+    try:
+        return run.run()
+    except (RunFailure, HarnessError, MemoryError, torch.cuda.OutOfMemoryError) as err:
+        reason = f"{type(err).__name__}: {err}"
+    except RuntimeError as err:
+        if "out of memory" not in str(err).lower():
+            raise
+        reason = f"out of memory: {err}"
+    run.record.write_failure(
+        {
+            "status": "failed",
+            "reason": reason,
+            "traceback": traceback.format_exc(),
+            "config": config.model_dump(mode="json"),
+            "config_hash": config.config_hash(),
+        }
+    )
+    return RunOutcome(config, run.record.dir, "failed", reason=reason, seconds=time.time() - started)

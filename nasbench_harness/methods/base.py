@@ -1,0 +1,170 @@
+"""The method interface: a method is one file, one class, one `@register_method`.
+
+A method decides how edges mix their ops (`mixer`, `mixing_weights`), what one search step does
+(`step`: the α update and the weight update), and what happens at epoch boundaries
+(`on_epoch_end` may stop early or roll back). It sees the supernet and batches, never files.
+Everything it needs to resume lives in `state_dict`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar, Literal
+
+import torch
+from pydantic import BaseModel, ConfigDict
+from torch import Tensor, nn
+
+from nasbench_harness.config import RunConfig
+from nasbench_harness.mixing import Mixer, WeightedSum
+from nasbench_harness.registry import Registry
+from nasbench_harness.spaces import Genotype, Supernet
+from nasbench_harness.spaces.supernet import MixingWeights
+
+Batch = tuple[Tensor, Tensor]
+
+
+class NoArgs(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+@dataclass(frozen=True)
+class EpochDecision:
+    """What the runner does after an epoch: go on, stop (with the genotype to report), or restore
+    the state saved at `rollback_to` (the method has already adjusted its hyperparameters)."""
+
+    action: Literal["continue", "stop", "rollback"] = "continue"
+    genotype: Genotype | None = None
+    rollback_to: int | None = None
+    reason: str = ""
+
+
+CONTINUE = EpochDecision()
+
+
+class Method:
+    name: ClassVar[str]
+    #: Method hyperparameters with the paper's defaults (validated from `method_args`).
+    Args: ClassVar[type[BaseModel]] = NoArgs
+    #: Config layers this method changes (e.g. {"train": {"batch_size": 256}}), above the space's.
+    defaults: ClassVar[dict[str, Any]] = {}
+    #: Train/valid split the method needs; None lets the space decide (one-level methods: "full").
+    split: ClassVar[str | None] = None
+    #: Whether the runner keeps a state snapshot per epoch (methods that roll back need them).
+    keeps_snapshots: ClassVar[bool] = False
+
+    def __init__(self, net: Supernet, config: RunConfig, device: torch.device):
+        self.net, self.config, self.device = net, config, device
+        self.args = self.Args.model_validate(config.method_args)
+        self.criterion = nn.CrossEntropyLoss()
+        train = config.train
+        self.w_optimizer = torch.optim.SGD(
+            net.weight_parameters(),
+            train.lr,
+            momentum=train.momentum,
+            weight_decay=train.weight_decay,
+            nesterov=train.nesterov,
+        )
+        self.a_optimizer = torch.optim.Adam(
+            net.arch_parameters(), train.arch_lr, betas=train.arch_betas, weight_decay=train.arch_weight_decay
+        )
+        self.epoch = 0
+
+    @classmethod
+    def expand_args(cls, args: BaseModel) -> list[BaseModel]:
+        """One run per returned argument set: a method that sweeps a hyperparameter (R-DARTS) expands
+        into one run per value here, and the results select among them."""
+        return [args]
+
+    @classmethod
+    def mixer(cls, args: BaseModel) -> Mixer:
+        """How edges combine ops; decided before the supernet is built (it can change op widths)."""
+        return WeightedSum()
+
+    def mixing_weights(self) -> MixingWeights | None:
+        """Weights the supernet mixes with during search; None = softmax(α) per cell type."""
+        return None
+
+    def set_epoch(self, epoch: int, lr: float) -> None:
+        self.epoch = epoch
+        for group in self.w_optimizer.param_groups:
+            group["lr"] = lr
+
+    @property
+    def lr(self) -> float:
+        return float(self.w_optimizer.param_groups[0]["lr"])
+
+    def step(self, train: Batch, valid: Batch) -> dict[str, float]:
+        """One search step; returns per-step figures (losses, accuracies) for the epoch averages."""
+        raise NotImplementedError
+
+    def forward_loss(self, batch: Batch, weights: MixingWeights | None = None) -> tuple[Tensor, Tensor]:
+        x, y = batch
+        logits = self.net(x, self.mixing_weights() if weights is None else weights)
+        return self.criterion(logits, y), logits
+
+    def weight_step(self, batch: Batch) -> dict[str, float]:
+        """SGD on the network weights with gradient-norm clipping (α gradients are not computed)."""
+        self.w_optimizer.zero_grad(set_to_none=True)
+        loss, logits = self.forward_loss(batch)
+        weights = self.net.weight_parameters()
+        loss.backward(inputs=weights)
+        if self.config.train.grad_clip is not None:
+            nn.utils.clip_grad_norm_(weights, self.config.train.grad_clip)
+        self.w_optimizer.step()
+        return {"train_loss": loss.item(), "train_acc": accuracy(logits, batch[1])}
+
+    def first_order_alpha_step(self, batch: Batch) -> dict[str, float]:
+        """Adam on α with the validation-loss gradient at the current weights (weight grads skipped)."""
+        self.a_optimizer.zero_grad(set_to_none=True)
+        loss, logits = self.forward_loss(batch)
+        loss.backward(inputs=self.net.arch_parameters())
+        self.a_optimizer.step()
+        return {"valid_loss": loss.item(), "valid_acc": accuracy(logits, batch[1])}
+
+    def on_epoch_end(self, epoch: int, row: Mapping[str, Any]) -> EpochDecision:
+        return CONTINUE
+
+    def after_rollback(self, method_state: Mapping[str, Any], epoch: int) -> None:
+        """Called after the runner restored the snapshot of `epoch`; `method_state` is the method's
+        state just before the rollback (to carry decisions such as a raised weight decay forward)."""
+
+    def genotype(self) -> Genotype:
+        return self.net.genotype()
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"w_optimizer": self.w_optimizer.state_dict(), "a_optimizer": self.a_optimizer.state_dict()}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        self.w_optimizer.load_state_dict(state["w_optimizer"])
+        self.a_optimizer.load_state_dict(state["a_optimizer"])
+
+    def describe(self) -> dict[str, Any]:
+        """Result-changing choices for the run metadata."""
+        return {"method": self.name, "args": self.args.model_dump(mode="json")}
+
+
+def accuracy(logits: Tensor, labels: Tensor) -> float:
+    return (logits.detach().argmax(dim=1) == labels).float().mean().item() * 100.0
+
+
+METHODS: Registry[type[Method]] = Registry("method")
+
+
+def register_method(name: str) -> Callable[[type[Method]], type[Method]]:
+    """Class decorator: registers the method under `name`; conformance tests pick it up."""
+
+    def decorator(cls: type[Method]) -> type[Method]:
+        cls.name = name
+        return METHODS.register(name)(cls)
+
+    return decorator
+
+
+def get_method_class(name: str) -> type[Method]:
+    return METHODS.get(name)
+
+
+def list_methods() -> list[str]:
+    return METHODS.names()

@@ -1,0 +1,101 @@
+"""DARTS (Liu et al., ICLR 2019): softmax over all ops, alternating α and weight steps.
+
+First order: α follows ∇α L_valid at the current weights. Second order: α follows the gradient of
+L_valid at the one-step look-ahead weights w' = w − ξ(m + ∇w L_train + λw), with the implicit
+Hessian-vector product by central finite differences (R = 0.01/‖∇w' L_valid‖), ξ = the current
+weight learning rate, as in the paper's code. Each step updates α first, then the weights.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import Tensor
+from torch.func import functional_call
+
+from nasbench_harness.methods.base import Batch, Method, accuracy, register_method
+
+
+@register_method("darts")
+class Darts(Method):
+    def step(self, train: Batch, valid: Batch) -> dict[str, float]:
+        return {**self.alpha_step(train, valid), **self.weight_step(train)}
+
+    def alpha_step(self, train: Batch, valid: Batch) -> dict[str, float]:
+        return self.first_order_alpha_step(valid)
+
+    def describe(self) -> dict[str, Any]:
+        return {**super().describe(), "order": "first", "step_order": "alpha_then_weights"}
+
+
+@register_method("darts_2nd")
+class Darts2nd(Darts):
+    def alpha_step(self, train: Batch, valid: Batch) -> dict[str, float]:
+        self.a_optimizer.zero_grad(set_to_none=True)
+        grads, loss, logits = unrolled_alpha_grad(self, train, valid)
+        for alpha, grad in zip(self.net.arch_parameters(), grads):
+            alpha.grad = grad
+        self.a_optimizer.step()
+        return {"valid_loss": loss.item(), "valid_acc": accuracy(logits, valid[1])}
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            **super().describe(),
+            "order": "second",
+            "hessian_vector_product": "finite difference, R=0.01/|v|",
+        }
+
+
+def unrolled_alpha_grad(
+    method: Method, train: Batch, valid: Batch, r: float = 0.01
+) -> tuple[list[Tensor], Tensor, Tensor]:
+    """DARTS' approximate architecture gradient at the look-ahead weights."""
+    net = method.net
+    names = [n for n, p in net.named_parameters() if not n.startswith("alphas.")]
+    weights = [p for n, p in net.named_parameters() if not n.startswith("alphas.")]
+    alphas = net.arch_parameters()
+    eta = method.lr
+    momentum = method.config.train.momentum
+    weight_decay = method.config.train.weight_decay
+
+    train_loss, _ = method.forward_loss(train)
+    grads = torch.autograd.grad(train_loss, weights)
+    unrolled = {}
+    with torch.no_grad():
+        for name, w, g in zip(names, weights, grads):
+            buffer = method.w_optimizer.state.get(w, {}).get("momentum_buffer")
+            moment = buffer * momentum if buffer is not None else torch.zeros_like(w)
+            unrolled[name] = (w - eta * (moment + g + weight_decay * w)).requires_grad_()
+    # The look-ahead network gets its own BN buffers, as the paper's `model.new()` copy does.
+    buffers = {n: b.clone() for n, b in net.named_buffers()}
+    params = {**unrolled, **{f"alphas.{k}": a for k, a in net.alphas.items()}}
+    logits = functional_call(net, {**params, **buffers}, (valid[0], method.mixing_weights()))
+    valid_loss = method.criterion(logits, valid[1])
+    alpha_grads_and_vector = torch.autograd.grad(valid_loss, alphas + [unrolled[n] for n in names])
+    dalpha = list(alpha_grads_and_vector[: len(alphas)])
+    vector = alpha_grads_and_vector[len(alphas) :]
+    hessian = hessian_vector_product(method, weights, vector, train, r)
+    return [da - eta * h for da, h in zip(dalpha, hessian)], valid_loss.detach(), logits.detach()
+
+
+def hessian_vector_product(
+    method: Method, weights: list[Tensor], vector: tuple[Tensor, ...], train: Batch, r: float
+) -> list[Tensor]:
+    """(∇α L_train(w + εv) − ∇α L_train(w − εv)) / 2ε with ε = r/‖v‖."""
+    eps = r / torch.cat([v.flatten() for v in vector]).norm()
+    alphas = method.net.arch_parameters()
+
+    def shifted_alpha_grad(sign: float) -> tuple[Tensor, ...]:
+        with torch.no_grad():
+            for w, v in zip(weights, vector):
+                w.add_(v, alpha=sign * eps.item())
+        loss, _ = method.forward_loss(train)
+        return torch.autograd.grad(loss, alphas)
+
+    grads_pos = shifted_alpha_grad(1.0)
+    grads_neg = shifted_alpha_grad(-2.0)
+    with torch.no_grad():
+        for w, v in zip(weights, vector):
+            w.add_(v, alpha=eps.item())
+    return [(p - n) / (2 * eps) for p, n in zip(grads_pos, grads_neg)]
