@@ -313,31 +313,26 @@ def _line(lines: dict[tuple[str, ...], int], loc: tuple[str, ...]) -> str:
 
 
 def _explain(
-    err: ValidationError,
-    path: Path,
-    text: str | None,
-    model: type[BaseModel] | None = None,
-    where: str | None = None,
+    err: ValidationError, path: Path, text: str | None, model: type[BaseModel] | None = None, where: str | None = None
 ) -> str:
+    """One line per problem: file:line, the dotted key, what was expected, and a "did you mean"."""
     lines = _key_lines(text) if text else {}
+    prefix = f"{where}: " if where else ""
     problems = []
     for e in err.errors():
         loc = tuple(str(p) for p in e["loc"])
         key = ".".join(loc) or "(top level)"
-        if where:
-            key = f"{where}: {key}"
+        at = f"{path}{_line(lines, loc)}: {prefix}"
         if e["type"] == "extra_forbidden":
             allowed = _allowed_keys(model or SuiteConfig, loc)
             close = difflib.get_close_matches(loc[-1], allowed, n=1)
             hint = f" Did you mean {close[0]!r}?" if close else ""
-            problems.append(
-                f"{path}{_line(lines, loc)}: unknown key '{key}'.{hint} Allowed here: {', '.join(allowed)}."
-            )
+            known = f" Allowed here: {', '.join(allowed)}." if allowed else " No keys are allowed here."
+            problems.append(f"{at}unknown key '{key}'.{hint}{known}")
         elif e["type"] == "missing":
-            problems.append(f"{path}: missing required key '{key}'.")
+            problems.append(f"{at}missing required key '{key}'.")
         else:
-            got = e.get("input")
-            problems.append(f"{path}{_line(lines, loc)}: key '{key}': {e['msg']} (got {got!r}).")
+            problems.append(f"{at}key '{key}': {e['msg']} (got {e.get('input')!r}).")
     return "\n".join(problems)
 
 

@@ -1,0 +1,113 @@
+"""Suite loading, expansion, layering, hashing, and the messages bad suites get."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from nasbench_harness.config import RunConfig, TrainConfig, expand_suite, load_suite
+from nasbench_harness.errors import ConfigError
+
+MINIMAL = """\
+name: nb201-collapse
+profile: smoke
+methods: [darts, darts_2nd]
+spaces: [nb201, s3]
+datasets: [cifar10]
+seeds: [0, 1, 2]
+"""
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "suite.yaml"
+    path.write_text(text)
+    return path
+
+
+def test_minimal_suite_expands_to_the_grid(tmp_path):
+    path = write(tmp_path, MINIMAL)
+    runs = expand_suite(load_suite(path), path)
+    assert len(runs) == 2 * 2 * 1 * 3
+    assert [(r.space, r.method, r.seed) for r in runs[:4]] == [
+        ("nb201", "darts", 0), ("nb201", "darts", 1), ("nb201", "darts", 2), ("nb201", "darts_2nd", 0)
+    ]
+    assert len({r.config_hash() for r in runs}) == len(runs)
+
+
+def test_layers_apply_in_order(tmp_path):
+    path = write(tmp_path, MINIMAL + """\
+train: {lr: 0.05}
+overrides:
+  spaces:
+    s3: {train: {weight_decay: 0.001}, network: {channels: 6}}
+  methods:
+    darts_2nd: {train: {lr: 0.01}}
+""")
+    runs = {(r.space, r.method): r for r in expand_suite(load_suite(path), path) if r.seed == 0}
+    nb201, s3, s3_2nd = runs["nb201", "darts"], runs["s3", "darts"], runs["s3", "darts_2nd"]
+    # NB201's own defaults (weight decay 5e-4, Nesterov, its split) under the profile and suite.
+    assert nb201.train.weight_decay == 5e-4 and nb201.train.nesterov and nb201.data.split == "nb201"
+    assert nb201.train.epochs == 4 and nb201.train.lr == 0.05
+    assert nb201.network == {"channels": 8, "cells_per_stage": 1, "affine": False, "track_running_stats": False}
+    assert s3.train.weight_decay == 0.001 and s3.network == {"channels": 6, "layers": 5}
+    assert s3_2nd.train.lr == 0.01 and s3.train.lr == 0.05
+
+
+def test_no_profile_means_the_published_settings(tmp_path):
+    path = write(tmp_path, MINIMAL.replace("profile: smoke\n", ""))
+    run = expand_suite(load_suite(path), path)[-1]
+    assert run.space == "s3"
+    assert run.train == TrainConfig()
+    assert run.train.epochs == 50 and run.train.batch_size == 64 and run.train.lr == 0.025
+    assert run.train.arch_lr == 3e-4 and run.train.arch_betas == (0.5, 0.999) and run.train.arch_weight_decay == 1e-3
+    assert run.network == {"channels": 16, "layers": 8}
+
+
+def test_config_hash_is_stable_and_sensitive():
+    base = RunConfig(method="darts", space="nb201", dataset="cifar10", seed=0)
+    same = RunConfig(method="darts", space="nb201", dataset="cifar10", seed=0)
+    assert base.config_hash() == same.config_hash()
+    changes = [
+        base.model_copy(update={"seed": 1}),
+        base.model_copy(update={"method": "darts_2nd"}),
+        base.model_copy(update={"train": TrainConfig(lr=0.0251)}),
+        base.model_copy(update={"network": {"channels": 8}}),
+        base.model_copy(update={"method_args": {"x": 1}}),
+    ]
+    assert len({c.config_hash() for c in changes} | {base.config_hash()}) == len(changes) + 1
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (MINIMAL.replace("darts_2nd", "darts_2"), "unknown method 'darts_2' under 'methods'. Did you mean 'darts_2nd'?"),
+        (MINIMAL.replace("s3]", "s5]"), "unknown space 's5'"),
+        (MINIMAL + "train: {epoch: 3}\n", ":7: unknown key 'train.epoch'. Did you mean 'epochs'?"),
+        (MINIMAL + "trian: {epochs: 3}\n", ":7: unknown key 'trian'. Did you mean 'train'?"),
+        (MINIMAL.replace("seeds: [0, 1, 2]", "seeds: [0, one]"), ":6: key 'seeds.1'"),
+        (MINIMAL + "train: {lr: fast}\n", ":7: key 'train.lr': Input should be a valid number"),
+        (MINIMAL.replace("methods: [darts, darts_2nd]", "methods: []"), ":3: key 'methods': List should have at least 1 item"),
+        (MINIMAL.replace("name: nb201-collapse\n", ""), "missing required key 'name'"),
+        (MINIMAL.replace("profile: smoke", "profile: smokey"), "unknown profile 'smokey'"),
+        ("- just\n- a list\n", "a suite is a mapping"),
+        ("name: [unclosed\n", "not valid YAML"),
+    ],
+)
+def test_bad_suites_get_specific_messages(tmp_path, text, expected):
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError) as err:
+        expand_suite(load_suite(path), path)
+    assert expected in str(err.value)
+    assert str(path) in str(err.value)
+
+
+def test_unreadable_suite_names_the_file(tmp_path):
+    with pytest.raises(ConfigError, match="cannot read suite file .*missing.yaml"):
+        load_suite(tmp_path / "missing.yaml")
+
+
+def test_bad_method_args_name_the_method(tmp_path):
+    path = write(tmp_path, MINIMAL + "overrides:\n  methods:\n    darts: {method_args: {lambda: 1}}\n")
+    with pytest.raises(ConfigError, match="method_args of darts: unknown key 'lambda'"):
+        expand_suite(load_suite(path), path)
