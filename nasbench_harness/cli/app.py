@@ -9,7 +9,7 @@ from nasbench_harness.errors import HarnessError
 
 
 class HarnessGroup(click.Group):
-    """Turns HarnessError into a one-line message and exit code 2, never a traceback."""
+    """Turns HarnessError into a one-line "Error: ..." message and exit code 1, never a traceback."""
 
     def invoke(self, ctx: click.Context):
         try:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import torch
 from pydantic import BaseModel, ConfigDict
@@ -21,6 +21,9 @@ from nasbench_harness.mixing import Mixer, WeightedSum
 from nasbench_harness.registry import Registry
 from nasbench_harness.spaces import Genotype, Supernet
 from nasbench_harness.spaces.supernet import MixingWeights
+
+if TYPE_CHECKING:
+    from nasbench_harness.data import PairedBatches
 
 Batch = tuple[Tensor, Tensor]
 
@@ -51,8 +54,14 @@ class Method:
     defaults: ClassVar[dict[str, Any]] = {}
     #: Train/valid split the method needs; None lets the space decide (one-level methods: "full").
     split: ClassVar[str | None] = None
+    #: False for methods that keep α fixed (random search with weight sharing).
+    learns_alphas: ClassVar[bool] = True
     #: Whether the runner keeps a state snapshot per epoch (methods that roll back need them).
     keeps_snapshots: ClassVar[bool] = False
+    #: The run's search batches, set by the runner after construction (None outside a run); methods
+    #: that schedule augmentation (R-DARTS DP ramps `cutout_prob`) or evaluate on the validation split
+    #: read it. Epochs are a pure function of (seed, epoch, cutout_prob), so resume is unaffected.
+    batches: PairedBatches | None = None
 
     def __init__(self, net: Supernet, config: RunConfig, device: torch.device):
         self.net, self.config, self.device = net, config, device
