@@ -1,0 +1,26 @@
+"""Datasets (CIFAR-10/100, SVHN, ImageNet16-120) and the batched, reproducible search input pipeline."""
+
+from nasbench_harness.data import cifar, imagenet16, svhn  # noqa: F401  (importing registers the datasets)
+from nasbench_harness.data.dataset import Dataset, load_dataset
+from nasbench_harness.data.download import download_dataset
+from nasbench_harness.data.pipeline import PairedBatches, eval_batches
+from nasbench_harness.data.registry import DatasetSpec, get_spec, list_datasets, register_dataset
+from nasbench_harness.data.splits import PROTOCOLS, SearchSplit, search_split
+from nasbench_harness.data.status import DatasetStatus, dataset_status
+
+__all__ = [
+    "PROTOCOLS",
+    "Dataset",
+    "DatasetSpec",
+    "DatasetStatus",
+    "PairedBatches",
+    "SearchSplit",
+    "dataset_status",
+    "download_dataset",
+    "eval_batches",
+    "get_spec",
+    "list_datasets",
+    "load_dataset",
+    "register_dataset",
+    "search_split",
+]
