@@ -49,6 +49,15 @@ class Mixer:
             out = term if out is None else out + term
         return edge.output_like(x) if out is None else out
 
+    @property
+    def dense(self) -> bool:
+        """True when this is the plain weighted sum over every op at full width.
+
+        Supernets evaluate such mixing in a fused, exact form (`spaces/fused.py`); any mixer that
+        overrides `__call__` or splits channels gets the op-by-op path, so new mixers stay correct.
+        """
+        return type(self).__call__ is Mixer.__call__ and self.channel_divisor == 1
+
     def describe(self) -> dict[str, object]:
         return {"mixer": self.name, "channel_divisor": self.channel_divisor}
 

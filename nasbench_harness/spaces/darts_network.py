@@ -9,6 +9,7 @@ import torch
 from torch import Tensor, nn
 
 from nasbench_harness.mixing import MixedEdge, Mixer, WeightedSum
+from nasbench_harness.spaces.fused import FusedCell
 from nasbench_harness.spaces.ops import FactorizedReduce, ReLUConvBN, build_darts_op
 from nasbench_harness.spaces.supernet import MixingWeights, Supernet
 
@@ -46,17 +47,24 @@ class SearchCell(nn.Module):
         )
         self.preprocess1 = ReLUConvBN(c_p, c, 1, 1, 0, affine=False)
         self.edges = nn.ModuleList()
-        edge = 0
+        pairs = []  # (target state, source state) per edge; states = 2 inputs, then the nodes
         for i in range(steps):
             for j in range(2 + i):
                 stride = 2 if reduction and j < 2 else 1
-                names = edge_ops[edge]
+                names = edge_ops[len(pairs)]
                 ops = [build_darts_op(name, c // op_divisor, stride) for name in names]
                 self.edges.append(MixedEdge(names, ops, stride))
-                edge += 1
+                pairs.append((2 + i, j))
+        self.plan = FusedCell(pairs, list(self.edges))
 
-    def forward(self, s0: Tensor, s1: Tensor, weights: Tensor, mixer: Mixer, drop_prob: float) -> Tensor:
+    def forward(
+        self, s0: Tensor, s1: Tensor, weights: Tensor, mixer: Mixer, drop_prob: float, fused: bool
+    ) -> Tensor:
         states = [self.preprocess0(s0), self.preprocess1(s1)]
+        if fused:
+            drop = (lambda out: drop_path(out, drop_prob)) if drop_prob > 0.0 and self.training else None
+            states = self.plan.forward(states, weights, drop)
+            return torch.cat(states[-self.multiplier :], dim=1)
         offset = 0
         for _ in range(self.steps):
             node = None
@@ -84,10 +92,13 @@ class DartsSupernet(Supernet):
         multiplier: int = 4,
         stem_multiplier: int = 3,
         in_channels: int = 3,
+        fused: bool = True,
+        channels_last: bool = True,
     ):
         super().__init__()
         self.space = space
         self.mixer = mixer or WeightedSum()
+        self.fused, self.channels_last = fused, channels_last
         self.channels, self.layers, self.num_classes = channels, layers, num_classes
         self.steps, self.multiplier, self.stem_multiplier = steps, multiplier, stem_multiplier
         #: Scheduled by methods (R-DARTS DP); applied per mixed edge while training.
@@ -126,9 +137,12 @@ class DartsSupernet(Supernet):
 
     def forward(self, x: Tensor, weights: MixingWeights | None = None) -> Tensor:
         per_cell = self.per_cell(weights)
+        fused = self.uses_fused_path
+        if self.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
         s0 = s1 = self.stem(x)
         for cell, w in zip(self.cells, per_cell):
-            s0, s1 = s1, cell(s0, s1, w, self.mixer, self.drop_path_prob)
+            s0, s1 = s1, cell(s0, s1, w, self.mixer, self.drop_path_prob, fused)
         return self.classifier(self.global_pooling(s1).flatten(1))
 
     def describe(self) -> dict[str, object]:
@@ -140,5 +154,7 @@ class DartsSupernet(Supernet):
             "multiplier": self.multiplier,
             "stem_multiplier": self.stem_multiplier,
             "search_bn": "affine=False, track_running_stats=True (DARTS/RobustDARTS search cells)",
+            "fused": self.uses_fused_path,
+            "channels_last": self.channels_last,
             **self.mixer.describe(),
         }

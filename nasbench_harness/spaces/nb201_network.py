@@ -10,9 +10,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+import torch
 from torch import Tensor, nn
 
 from nasbench_harness.mixing import MixedEdge, Mixer, WeightedSum
+from nasbench_harness.spaces.fused import FusedCell
 from nasbench_harness.spaces.nb201_ops import ResNetBasicBlock, build_nb201_op
 from nasbench_harness.spaces.supernet import MixingWeights, Supernet
 
@@ -44,8 +46,11 @@ class NB201Cell(nn.Module):
             )
             for names in edge_ops
         )
+        self.plan = FusedCell(EDGES, list(self.edges))
 
-    def forward(self, x: Tensor, weights: Tensor | None, mixer: Mixer) -> Tensor:
+    def forward(self, x: Tensor, weights: Tensor | None, mixer: Mixer, fused: bool = False) -> Tensor:
+        if fused and weights is not None:
+            return self.plan.forward([x], weights)[-1]
         nodes = [x]
         for i in range(1, NODES):
             total = None
@@ -74,9 +79,12 @@ class NB201Network(Supernet):
         edge_ops: Sequence[tuple[str, ...]] | None = None,
         in_channels: int = 3,
         searchable: bool = True,
+        fused: bool = True,
+        channels_last: bool = True,
     ):
         super().__init__()
         self.searchable = searchable
+        self.fused, self.channels_last = fused, channels_last
         self.space = space
         self.mixer = mixer or WeightedSum()
         self.channels, self.cells_per_stage, self.num_classes = channels, cells_per_stage, num_classes
@@ -126,15 +134,18 @@ class NB201Network(Supernet):
             track_running_stats=True,
             edge_ops=edge_ops,
             searchable=False,
+            fused=False,  # one op per edge: nothing to fuse
         )
 
     def forward(self, x: Tensor, weights: MixingWeights | None = None) -> Tensor:
         per_cell = iter(self.per_cell(weights) if self.searchable else [None] * len(self.searched_cell_types))
+        fused = self.uses_fused_path
+        if self.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
         feature = self.stem(x)
         for cell in self.cells:
-            feature = (
-                cell(feature, next(per_cell), self.mixer) if isinstance(cell, NB201Cell) else cell(feature)
-            )
+            is_searched = isinstance(cell, NB201Cell)
+            feature = cell(feature, next(per_cell), self.mixer, fused) if is_searched else cell(feature)
         return self.classifier(self.global_pooling(self.lastact(feature)).flatten(1))
 
     def describe(self) -> dict[str, object]:
@@ -144,5 +155,7 @@ class NB201Network(Supernet):
             "cells_per_stage": self.cells_per_stage,
             "search_bn_affine": self.affine,
             "search_bn_track_running_stats": self.track_running_stats,
+            "fused": self.uses_fused_path,
+            "channels_last": self.channels_last,
             **self.mixer.describe(),
         }

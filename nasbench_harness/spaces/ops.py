@@ -84,8 +84,15 @@ class Noise(nn.Module):
         self.stride, self.mean, self.std = stride, mean, std
 
     def forward(self, x: Tensor) -> Tensor:
-        shaped = x if self.stride == 1 else x[:, :, :: self.stride, :: self.stride]
-        return torch.empty_like(shaped).normal_(self.mean, self.std)
+        shape = x[:, :, :: self.stride, :: self.stride].shape
+        # Drawn in the standard layout whatever x's memory format, so a seed gives the same noise
+        # on the channels-last fast path as on the op-by-op path.
+        noise = torch.empty(shape, dtype=x.dtype, device=x.device).normal_(self.mean, self.std)
+        return noise.contiguous(memory_format=torch.channels_last) if _channels_last(x) else noise
+
+
+def _channels_last(x: Tensor) -> bool:
+    return x.dim() == 4 and x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous()
 
 
 class FactorizedReduce(nn.Module):
@@ -122,9 +129,14 @@ DARTS_OPS: dict[str, OpFactory] = {
 }
 
 
+class PoolBN(nn.Sequential):
+    """A pool followed by a non-affine BN: how a mixed edge holds its pools (RobustDARTS `MixedOp`)."""
+
+    def __init__(self, pool: nn.Module, channels: int):
+        super().__init__(pool, nn.BatchNorm2d(channels, affine=False))
+
+
 def build_darts_op(name: str, channels: int, stride: int, affine: bool = False) -> nn.Module:
     """One candidate op of a mixed edge; pools get the trailing non-affine BN of the search code."""
     op = DARTS_OPS[name](channels, stride, affine)
-    if "pool" in name:
-        op = nn.Sequential(op, nn.BatchNorm2d(channels, affine=False))
-    return op
+    return PoolBN(op, channels) if "pool" in name else op

@@ -27,6 +27,15 @@ class Supernet(nn.Module):
     space: SearchSpace
     mixer: Mixer
     searched_cell_types: tuple[str, ...]
+    #: Asks for the fast cell forward (`spaces/fused.py`); False = op by op, as the original code.
+    fused: bool = False
+    #: Activations in channels-last memory format: same values, faster convolutions on CPU.
+    channels_last: bool = False
+
+    @property
+    def uses_fused_path(self) -> bool:
+        """The fast path runs when asked for and the mixer is the dense weighted sum (else op by op)."""
+        return self.fused and self.mixer.dense
 
     def init_alphas(self, generator: torch.Generator | None = None) -> None:
         """DARTS initialisation: 1e-3 · N(0, 1), one matrix per cell type."""

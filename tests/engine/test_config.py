@@ -30,20 +30,27 @@ def test_minimal_suite_expands_to_the_grid(tmp_path):
     runs = expand_suite(load_suite(path), path)
     assert len(runs) == 2 * 2 * 1 * 3
     assert [(r.space, r.method, r.seed) for r in runs[:4]] == [
-        ("nb201", "darts", 0), ("nb201", "darts", 1), ("nb201", "darts", 2), ("nb201", "darts_2nd", 0)
+        ("nb201", "darts", 0),
+        ("nb201", "darts", 1),
+        ("nb201", "darts", 2),
+        ("nb201", "darts_2nd", 0),
     ]
     assert len({r.config_hash() for r in runs}) == len(runs)
 
 
 def test_layers_apply_in_order(tmp_path):
-    path = write(tmp_path, MINIMAL + """\
+    path = write(
+        tmp_path,
+        MINIMAL
+        + """\
 train: {lr: 0.05}
 overrides:
   spaces:
     s3: {train: {weight_decay: 0.001}, network: {channels: 6}}
   methods:
     darts_2nd: {train: {lr: 0.01}}
-""")
+""",
+    )
     runs = {(r.space, r.method): r for r in expand_suite(load_suite(path), path) if r.seed == 0}
     nb201, s3, s3_2nd = runs["nb201", "darts"], runs["s3", "darts"], runs["s3", "darts_2nd"]
     # NB201's own defaults (weight decay 5e-4, Nesterov, its split) under the profile and suite.
@@ -81,13 +88,19 @@ def test_config_hash_is_stable_and_sensitive():
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        (MINIMAL.replace("darts_2nd", "darts_2"), "unknown method 'darts_2' under 'methods'. Did you mean 'darts_2nd'?"),
+        (
+            MINIMAL.replace("darts_2nd", "darts_2ndd"),
+            "unknown method 'darts_2ndd' under 'methods'. Did you mean 'darts_2nd'?",
+        ),
         (MINIMAL.replace("s3]", "s5]"), "unknown space 's5'"),
         (MINIMAL + "train: {epoch: 3}\n", ":7: unknown key 'train.epoch'. Did you mean 'epochs'?"),
         (MINIMAL + "trian: {epochs: 3}\n", ":7: unknown key 'trian'. Did you mean 'train'?"),
         (MINIMAL.replace("seeds: [0, 1, 2]", "seeds: [0, one]"), ":6: key 'seeds.1'"),
         (MINIMAL + "train: {lr: fast}\n", ":7: key 'train.lr': Input should be a valid number"),
-        (MINIMAL.replace("methods: [darts, darts_2nd]", "methods: []"), ":3: key 'methods': List should have at least 1 item"),
+        (
+            MINIMAL.replace("methods: [darts, darts_2nd]", "methods: []"),
+            ":3: key 'methods': List should have at least 1 item",
+        ),
         (MINIMAL.replace("name: nb201-collapse\n", ""), "missing required key 'name'"),
         (MINIMAL.replace("profile: smoke", "profile: smokey"), "unknown profile 'smokey'"),
         ("- just\n- a list\n", "a suite is a mapping"),

@@ -13,8 +13,13 @@ from nasbench_harness.spaces import get_space
 def tiny_method() -> Darts2nd:
     torch.manual_seed(0)
     net = get_space("nb201").build_supernet(channels=4, cells_per_stage=1, num_classes=5).double()
-    config = RunConfig(method="darts_2nd", space="nb201", dataset="cifar10", seed=0,
-                       train=TrainConfig(lr=0.05, weight_decay=3e-3, momentum=0.9))
+    config = RunConfig(
+        method="darts_2nd",
+        space="nb201",
+        dataset="cifar10",
+        seed=0,
+        train=TrainConfig(lr=0.05, weight_decay=3e-3, momentum=0.9),
+    )
     return Darts2nd(net, config, torch.device("cpu"))
 
 

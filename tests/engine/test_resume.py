@@ -48,8 +48,9 @@ TIMING = {"train_seconds", "epoch_seconds"}
 
 def run(suite: Path, results: Path, kill_at: int, data_dir: Path) -> int:
     env = {**os.environ, "NASBENCH_DATA": str(data_dir), "NASBENCH_OFFLINE": "1"}
-    return subprocess.run([sys.executable, "-c", RUNNER, str(suite), str(results), str(kill_at)], env=env,
-                          timeout=300).returncode
+    return subprocess.run(
+        [sys.executable, "-c", RUNNER, str(suite), str(results), str(kill_at)], env=env, timeout=300
+    ).returncode
 
 
 def run_dir(results: Path) -> Path:

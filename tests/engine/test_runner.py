@@ -32,8 +32,9 @@ def suite(tmp_path: Path) -> Path:
 
 def test_runs_leave_complete_records_and_rerun_skips(suite, tmp_path, reference_data_dir):
     results = tmp_path / "results"
-    outcomes = run_suite(suite, results_dir=str(results), data_dir=str(reference_data_dir), device="cpu",
-                         report=lambda m: None)
+    outcomes = run_suite(
+        suite, results_dir=str(results), data_dir=str(reference_data_dir), device="cpu", report=lambda m: None
+    )
     assert [o.status for o in outcomes] == ["finished", "finished"]
     directory = outcomes[0].directory
     assert directory.relative_to(results).parts[:4] == ("runs", "nb201", "cifar10", "darts")
@@ -48,8 +49,9 @@ def test_runs_leave_complete_records_and_rerun_skips(suite, tmp_path, reference_
     result = json.loads((directory / "result.json").read_text())
     assert result["status"] == "finished" and result["genotype"] == rows[-1]["genotype"]
 
-    again = run_suite(suite, results_dir=str(results), data_dir=str(reference_data_dir), device="cpu",
-                      report=lambda m: None)
+    again = run_suite(
+        suite, results_dir=str(results), data_dir=str(reference_data_dir), device="cpu", report=lambda m: None
+    )
     assert [o.status for o in again] == ["skipped", "skipped"]
 
 
@@ -61,8 +63,19 @@ def test_nan_loss_is_recorded_and_the_suite_goes_on(suite, tmp_path, reference_d
         return {**stats, "train_loss": float("nan")} if self.config.space == "nb201" else stats
 
     monkeypatch.setattr(Darts, "step", step)
-    result = CliRunner().invoke(main, ["run", str(suite), "--results-dir", str(tmp_path / "r"), "--data-dir",
-                                       str(reference_data_dir), "--device", "cpu"])
+    result = CliRunner().invoke(
+        main,
+        [
+            "run",
+            str(suite),
+            "--results-dir",
+            str(tmp_path / "r"),
+            "--data-dir",
+            str(reference_data_dir),
+            "--device",
+            "cpu",
+        ],
+    )
     assert result.exit_code == 1
     assert "1 finished, 0 skipped, 1 failed" in result.output
     (failed,) = (tmp_path / "r").glob("runs/nb201/*/*/*/failed.json")
@@ -72,8 +85,9 @@ def test_nan_loss_is_recorded_and_the_suite_goes_on(suite, tmp_path, reference_d
 
 def test_missing_data_fails_the_run_with_where_it_looked(suite, tmp_path, monkeypatch):
     monkeypatch.setenv("NASBENCH_OFFLINE", "1")
-    outcomes = run_suite(suite, results_dir=str(tmp_path / "r"), data_dir=str(tmp_path / "empty"), device="cpu",
-                         report=lambda m: None)
+    outcomes = run_suite(
+        suite, results_dir=str(tmp_path / "r"), data_dir=str(tmp_path / "empty"), device="cpu", report=lambda m: None
+    )
     assert {o.status for o in outcomes} == {"failed"}
     assert str(tmp_path / "empty") in outcomes[0].reason
 
