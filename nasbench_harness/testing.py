@@ -53,7 +53,8 @@ def check_method(name: str, space: str) -> None:
     genotype = method.genotype()
     assert get_space(space).parse_genotype(str(genotype)) == genotype
 
-    decision = method.on_epoch_end(0, {"epoch": 0, "eigenvalue": None, "eval_valid_acc": 10.0, "genotype": str(genotype)})
+    record = {"epoch": 0, "eigenvalue": None, "eval_valid_acc": 10.0, "genotype": str(genotype)}
+    decision = method.on_epoch_end(0, record)
     assert isinstance(decision, EpochDecision)
 
     restored = tiny_method(name, space, seed=1)

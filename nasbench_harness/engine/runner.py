@@ -55,9 +55,7 @@ def resolve_device(device: str) -> torch.device:
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if device == "cuda" and not torch.cuda.is_available():
-        raise HarnessError(
-            "--device cuda was asked for, but torch sees no CUDA device; use --device auto or cpu"
-        )
+        raise HarnessError("--device cuda was asked for, but torch sees no CUDA device; use --device auto or cpu")
     return torch.device(device)
 
 
@@ -143,6 +141,7 @@ class SearchRun:
             num_classes=self.dataset.num_classes, mixer=self.method_cls.mixer(args), **config.network
         ).to(self.device)
         self.method: Method = self.method_cls(self.net, config, self.device)
+        self.method.batches = self.batches
 
     def metadata(self, provenance: dict[str, Any]) -> dict[str, Any]:
         """Everything needed to interpret the run; `provenance` holds what services report (ground truth files)."""
@@ -286,9 +285,7 @@ class SearchRun:
         start = time.perf_counter()
         steps = len(self.batches)
         last_valid = None
-        bar = _progress(
-            steps, f"{config.method}/{config.space} seed {config.seed} epoch {epoch}", self.progress
-        )
+        bar = _progress(steps, f"{config.method}/{config.space} seed {config.seed} epoch {epoch}", self.progress)
         for step, (train, valid) in enumerate(self.batches.epoch(epoch)):
             stats = self.method.step(train, valid)
             for key, value in stats.items():

@@ -31,6 +31,8 @@ class Darts(Method):
 
 @register_method("darts_2nd")
 class Darts2nd(Darts):
+    """Second-order DARTS: the α gradient through one unrolled weight step (finite-difference Hessian term)."""
+
     def alpha_step(self, train: Batch, valid: Batch) -> dict[str, float]:
         self.a_optimizer.zero_grad(set_to_none=True)
         grads, loss, logits = unrolled_alpha_grad(self, train, valid)

@@ -18,9 +18,7 @@ class LocalExecutor(Executor):
         torch_device = resolve_device(device)
         outcomes = []
         for i, config in enumerate(configs, start=1):
-            label = (
-                f"[{i}/{len(configs)}] {config.method} on {config.space}/{config.dataset} seed {config.seed}"
-            )
+            label = f"[{i}/{len(configs)}] {config.method} on {config.space}/{config.dataset} seed {config.seed}"
             report(f"{label} ({config.run_id()})")
             outcome = execute(config, results_dir, data_dir, torch_device, report=lambda m: report(f"  {m}"))
             report(f"{label}: {outcome.status}{' - ' + outcome.reason if outcome.reason else ''}")

@@ -1,0 +1,100 @@
+"""RandomNAS with weight sharing: valid single-path samples, weights-only training, selection by valid accuracy."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from collapse_support import run_config, tiny_batch, tiny_net
+
+from nasbench_harness.engine.runner import execute
+from nasbench_harness.methods.random_ws import RandomWS, arch_genotype, arch_weights, sample_arch
+from nasbench_harness.spaces import get_space
+
+
+@pytest.mark.parametrize("space", ["darts", "s1", "s3"])
+def test_darts_family_samples_are_discrete_cells(space):
+    space_ = get_space(space)
+    gen = torch.Generator().manual_seed(0)
+    for _ in range(50):
+        arch = sample_arch(space_, gen)
+        for cell_type, chosen in arch.items():
+            edges = [e for e, _ in chosen]
+            assert len(edges) == len(set(edges)) == 8
+            offset = 0
+            for node in range(4):  # exactly two distinct inputs per node
+                assert len([e for e in edges if offset <= e < offset + node + 2]) == 2
+                offset += node + 2
+            weights = arch_weights(space_, arch, torch.zeros(()))[cell_type]
+            assert weights.sum() == 8 and set(weights.sum(1).tolist()) <= {0.0, 1.0}
+            assert all(space_.edge_ops[cell_type][e][k] != "none" for e, k in chosen)
+        genotype = arch_genotype(space_, arch)
+        for cell_type, gene in genotype.cells().items():
+            offsets = [0, 2, 5, 9]
+            expected = {
+                (space_.edge_ops[cell_type][e][k], e - max(o for o in offsets if o <= e)) for e, k in arch[cell_type]
+            }
+            assert set(gene) == expected
+
+
+def test_nb201_samples_one_op_per_edge_none_included():
+    gen = torch.Generator().manual_seed(0)
+    archs = [sample_arch(get_space("nb201"), gen) for _ in range(200)]
+    assert all([e for e, _ in a["cell"]] == list(range(6)) for a in archs)
+    assert {k for a in archs for _, k in a["cell"]} == set(range(5))
+
+
+def test_a_step_trains_only_the_sampled_ops_and_never_alpha():
+    config = run_config("random_ws", "s3")
+    net = tiny_net("s3", alpha_scale=None, mixer=RandomWS.mixer(RandomWS.Args())).float()
+    method = RandomWS(net, config, torch.device("cpu"))
+    alphas = [a.detach().clone() for a in net.arch_parameters()]
+    x, y = tiny_batch()
+    method.step((x.float(), y), (x.float(), y))
+    sampled = {(cell, e, k) for cell, chosen in method.current.items() for e, k in chosen}
+    for index, cell in enumerate(net.cells):
+        cell_type = net.searched_cell_types[index]
+        for e, edge in enumerate(cell.edges):
+            for k, op in enumerate(edge.ops):
+                grads = [p.grad for p in op.parameters()]
+                if grads:
+                    assert all(g is not None for g in grads) == ((cell_type, e, k) in sampled)
+    assert all(torch.equal(a, b) for a, b in zip(alphas, net.arch_parameters()))
+
+
+def test_selection_takes_the_top_first_pass_candidates_and_picks_the_best_on_all_valid(
+    tmp_path, reference_data_dir, monkeypatch
+):
+    """A made-up accuracy makes the expected pick computable: first pass score and full score differ."""
+    first_pass_size = 2 * 8  # first_pass_batches × batch size
+
+    def accuracy(self, arch, batches):
+        key = sum((e + 1) * (k + 1) for e, k in arch["cell"])
+        images = sum(len(y) for _, y in batches)
+        return float(key % 17) if images == first_pass_size else float(key % 5)
+
+    monkeypatch.setattr(RandomWS, "accuracy", accuracy)
+    args = {"eval_archs": 30, "first_pass_batches": 2, "top_k": 4}
+    outcome = execute(run_config("random_ws", method_args=args), tmp_path, reference_data_dir, torch.device("cpu"))
+    metadata = json.loads((outcome.directory / "metadata.json").read_text())
+    selection = metadata["method"]["selection"]
+    assert selection["epoch"] == 1 and len(selection["top"]) == 4
+    firsts = [t["first_pass_acc"] for t in selection["top"]]
+    assert firsts == sorted(firsts, reverse=True)
+    best = max(selection["top"], key=lambda t: t["valid_acc"])
+    assert selection["genotype"] == best["genotype"] == outcome.genotype
+    rows = [json.loads(line) for line in (outcome.directory / "metrics.jsonl").read_text().splitlines()]
+    assert rows[-1]["genotype"] == outcome.genotype  # selected within the last epoch's last step
+    assert rows[0]["alphas"] == rows[-1]["alphas"]
+
+
+def test_a_real_selection_reports_the_pick_and_scores_it_on_the_valid_split(tmp_path, reference_data_dir):
+    args = {"eval_archs": 5, "first_pass_batches": 1, "top_k": 2}
+    outcome = execute(
+        run_config("random_ws", "s3", method_args=args), tmp_path, reference_data_dir, torch.device("cpu")
+    )
+    result = json.loads((outcome.directory / "result.json").read_text())
+    selection = json.loads((outcome.directory / "metadata.json").read_text())["method"]["selection"]
+    assert result["genotype"] == selection["genotype"]
+    assert result["final"]["eval_valid_acc"] == pytest.approx(selection["valid_acc"])

@@ -1,0 +1,91 @@
+"""R-DARTS: one run per strength, the strength applied (L2; drop-path and cutout ramps), best-of-sweep selection."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+from collapse_support import run_config, tiny_net
+
+from nasbench_harness.config import expand_suite, load_suite
+from nasbench_harness.methods.rdarts import CODE_L2_GRID, RDartsDropPath, RDartsL2, select_best
+
+SUITE = """\
+name: rdarts
+profile: tiny
+methods: [rdarts_l2, rdarts_dp]
+spaces: [s3]
+datasets: [cifar10]
+seeds: [0, 1]
+"""
+
+
+def expand(tmp_path: Path, extra: str = "") -> list:
+    path = tmp_path / "suite.yaml"
+    path.write_text(SUITE + extra)
+    return expand_suite(load_suite(path), path)
+
+
+def test_a_suite_expands_into_one_run_per_strength(tmp_path):
+    runs = expand(tmp_path)
+    l2 = [(r.seed, r.method_args["strength"]) for r in runs if r.method == "rdarts_l2"]
+    dp = [r.method_args["strength"] for r in runs if r.method == "rdarts_dp" and r.seed == 0]
+    assert l2 == [(s, w) for w in (3e-4, 9e-4, 2.7e-3, 8.1e-3) for s in (0, 1)]
+    assert dp == [0.0, 0.2, 0.4, 0.6]
+    assert all(r.method_args["strengths"] == [3e-4, 9e-4, 2.7e-3, 8.1e-3] for r in runs if r.method == "rdarts_l2")
+    assert len({r.config_hash() for r in runs}) == len(runs)
+
+    code_grid = expand(
+        tmp_path, f"overrides: {{methods: {{rdarts_l2: {{method_args: {{strengths: {list(CODE_L2_GRID)}}}}}}}}}\n"
+    )
+    assert [r.method_args["strength"] for r in code_grid if r.method == "rdarts_l2" and r.seed == 0][-1] == 2.43e-2
+    pinned = expand(tmp_path, "overrides: {methods: {rdarts_l2: {method_args: {strength: 0.0027}}}}\n")
+    assert [r.method_args["strength"] for r in pinned if r.method == "rdarts_l2"] == [0.0027, 0.0027]
+
+
+def test_l2_sets_the_network_weight_decay():
+    method = RDartsL2(
+        tiny_net("s3"), run_config("rdarts_l2", "s3", method_args={"strength": 8.1e-3}), torch.device("cpu")
+    )
+    assert {g["weight_decay"] for g in method.w_optimizer.param_groups} == {8.1e-3}
+    assert {g["weight_decay"] for g in method.a_optimizer.param_groups} == {1e-3}  # α decay untouched
+    assert method.describe()["weight_decay"] == 8.1e-3
+
+
+class FakeBatches:
+    cutout_prob = 1.0
+
+
+@pytest.mark.parametrize(("strength", "cutout"), [(0.4, [0.0, 0.25, 0.5, 0.75, 1.0]), (0.0, [0.0] * 5)])
+def test_drop_path_and_cutout_ramp_linearly(strength, cutout):
+    config = run_config("rdarts_dp", "s3", train={"epochs": 5}, method_args={"strength": strength})
+    method = RDartsDropPath(tiny_net("s3"), config, torch.device("cpu"))
+    method.batches = FakeBatches()  # type: ignore[assignment]
+    seen = []
+    for epoch in range(5):
+        method.set_epoch(epoch, 0.025)
+        seen.append((method.net.drop_path_prob, method.batches.cutout_prob))
+    assert seen == [pytest.approx((strength * e / 4, c)) for e, c in enumerate(cutout)]
+
+
+def test_drop_path_on_nb201_schedules_cutout_only():
+    config = run_config("rdarts_dp", "nb201", method_args={"strength": 0.2})
+    method = RDartsDropPath(tiny_net("nb201"), config, torch.device("cpu"))
+    method.batches = FakeBatches()  # type: ignore[assignment]
+    method.set_epoch(1, 0.025)
+    assert method.batches.cutout_prob == 1.0 and "cutout only" in method.describe()["drop_path"]
+
+
+def result(config, accuracy):
+    return {"config": config.model_dump(mode="json"), "final": {"eval_valid_acc": accuracy} if accuracy else {}}
+
+
+def test_select_best_picks_the_best_validation_accuracy_per_sweep_group(tmp_path):
+    runs = [r for r in expand(tmp_path) if r.method == "rdarts_l2"]
+    accuracy = {(0, 3e-4): 40.0, (0, 9e-4): 55.0, (0, 2.7e-3): None, (0, 8.1e-3): 50.0}
+    accuracy |= {(1, 3e-4): 61.0, (1, 9e-4): 60.0, (1, 2.7e-3): 61.0, (1, 8.1e-3): 20.0}
+    results = [result(r, accuracy[r.seed, r.method_args["strength"]]) for r in runs]
+    best = select_best(results)
+    assert [(b["config"]["seed"], b["config"]["method_args"]["strength"]) for b in best] == [(0, 9e-4), (1, 3e-4)]
+    assert select_best([{"config": runs[0], "final": {"eval_valid_acc": 1.0}}])[0]["config"] is runs[0]
