@@ -1,0 +1,232 @@
+"""Figures of a results tree: collapse curves, final accuracy distributions, α heat maps.
+
+Figures are built on `matplotlib.figure.Figure` with the Agg canvas, never pyplot, so plotting sets
+no global backend and works headless. Each figure is saved as PNG (reports embed it) and optionally
+PDF (papers). Curves use each run's current rows (the latest segment of every epoch) and only
+finished runs, the same runs the tables average.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from matplotlib.axes import Axes
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
+
+from nasbench_harness.results import published
+from nasbench_harness.results.load import _read_metrics
+
+#: Search dataset → the NB201 ground-truth key of the final cell's test accuracy on it.
+_NB201_TEST = {
+    "cifar10": "gt_cifar10_test",
+    "cifar100": "gt_cifar100_test",
+    "imagenet16-120": "gt_ImageNet16-120_test",
+}
+_NB201_DISTRIBUTION = {
+    "gt_cifar10_test": ("C10 test", "cifar10_test"),
+    "gt_cifar100_test": ("C100 test", "cifar100_test"),
+    "gt_ImageNet16-120_test": ("IN16-120 test", "imagenet16_test"),
+}
+NB301_LABEL = "NB301 valid acc, approx. (surrogate)"
+
+
+def accuracy_key(space: str, dataset: str) -> tuple[str, str]:
+    """(column, axis label) of the derived cell's true quality for a (space, dataset)."""
+    if space == "nb201":
+        key = _NB201_TEST.get(dataset, "gt_cifar10_test")
+        return key, f"ground truth {key.removeprefix('gt_')} (%)"
+    return "nb301_valid_acc_approx", f"{NB301_LABEL} (%)"
+
+
+def skip_key(space: str) -> str:
+    return "skip_cell" if space == "nb201" else "skip_normal"
+
+
+def save(fig: Figure, stem: Path, pdf: bool = True) -> list[Path]:
+    """Write `stem.png` (and `stem.pdf`); returns the paths written."""
+    FigureCanvasAgg(fig)
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    paths = [stem.with_suffix(".png")] + ([stem.with_suffix(".pdf")] if pdf else [])
+    for path in paths:
+        fig.savefig(path, dpi=110, bbox_inches="tight")
+    return paths
+
+
+def _label(frame: pd.DataFrame) -> pd.Series:
+    """Legend label per row: the method, plus the setting when one method has several here."""
+    several = frame.groupby("method")["setting"].transform("nunique") > 1
+    return frame["method"].astype(str).where(~several, frame["method"].astype(str) + " [" + frame["setting"] + "]")
+
+
+def _band(ax: Axes, frame: pd.DataFrame, column: str) -> bool:
+    """Mean line and ±1 std band over runs per label and epoch; False if the column has no values."""
+    if column not in frame or frame[column].notna().sum() == 0:
+        return False
+    data = frame.assign(_label=_label(frame), _v=pd.to_numeric(frame[column], errors="coerce")).dropna(subset="_v")
+    for label, rows in data.groupby("_label", sort=True):
+        stats = rows.groupby("epoch")["_v"].agg(["mean", "std", "count"])
+        n = rows["run_dir"].nunique()
+        (line,) = ax.plot(stats.index, stats["mean"], marker="o", ms=3, label=f"{label} (n={n})")
+        std = stats["std"].fillna(0.0)
+        ax.fill_between(stats.index, stats["mean"] - std, stats["mean"] + std, color=line.get_color(), alpha=0.2)
+    return True
+
+
+def collapse_curves(epochs: pd.DataFrame, space: str, dataset: str, stem: Path, pdf: bool = True) -> list[Path]:
+    """Derived cell's true accuracy, dominant eigenvalue and skip count versus epoch, per method.
+
+    `epochs`: current epoch rows of finished selected runs (`Results.current_epochs()` filtered).
+    """
+    frame = epochs[(epochs["space"] == space) & (epochs["dataset"] == dataset)]
+    acc, acc_label = accuracy_key(space, dataset)
+    panels = [
+        (acc, acc_label),
+        ("eigenvalue", "dominant eigenvalue of ∇²α L_valid"),
+        (skip_key(space), "skip connections in the derived (normal) cell"),
+    ]
+    fig = Figure(figsize=(13, 3.8), layout="constrained")
+    axes = fig.subplots(1, 3)
+    for ax, (column, ylabel) in zip(axes, panels):
+        if not _band(ax, frame, column):
+            ax.text(
+                0.5,
+                0.5,
+                f"no {column} logged\nfor these runs",
+                ha="center",
+                va="center",
+                transform=ax.transAxes,
+                color="0.4",
+            )
+        ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_ylabel(ylabel)
+        ax.grid(alpha=0.3)
+    handles, labels = axes[0].get_legend_handles_labels()
+    for ax in axes[1:]:
+        if not handles:
+            handles, labels = ax.get_legend_handles_labels()
+    if handles:
+        fig.legend(handles, labels, loc="outside right upper", fontsize=8)
+    fig.suptitle(f"Collapse curves: {space} / {dataset} (mean ± 1 std over seeds)")
+    return save(fig, stem, pdf)
+
+
+def final_distribution(runs: pd.DataFrame, space: str, dataset: str, stem: Path, pdf: bool = True) -> list[Path]:
+    """Per method, the final genotype's accuracy of every finished seed (dots), their mean (bar),
+    and the published figure where one exists (star, NB201 only)."""
+    frame = runs[(runs["space"] == space) & (runs["dataset"] == dataset)]
+    frame = frame.assign(_label=_label(frame))
+    if space == "nb201":
+        panels = [(k, label, attr) for k, (label, attr) in _NB201_DISTRIBUTION.items()]
+    else:
+        panels = [("nb301_valid_acc_approx", NB301_LABEL, None)]
+    panels.append(("final_eval_valid_acc", "supernet valid acc (eval)", None))
+    labels = sorted(frame["_label"].unique())
+    fig = Figure(figsize=(3.6 * len(panels), 3.6), layout="constrained")
+    axes = np.atleast_1d(fig.subplots(1, len(panels)))
+    rng = np.random.default_rng(0)
+    for ax, (column, title, attr) in zip(axes, panels):
+        for x, label in enumerate(labels):
+            rows = frame[frame["_label"] == label]
+            values = pd.to_numeric(rows[column], errors="coerce").dropna().to_numpy() if column in rows else np.empty(0)
+            if values.size:
+                ax.scatter(x + rng.uniform(-0.12, 0.12, values.size), values, s=18, alpha=0.8, color="C0")
+                ax.hlines(values.mean(), x - 0.3, x + 0.3, color="k", lw=1.5)
+            pub = published.nb201_published(rows["method"].iloc[0], dataset) if attr else None
+            if pub is not None:
+                ax.scatter([x], [getattr(pub, attr)], marker="*", s=90, color="C3")
+        ax.set_xticks(range(len(labels)), labels, rotation=30, ha="right", fontsize=8)
+        ax.set_xlim(-0.6, len(labels) - 0.4)
+        ax.set_title(title, fontsize=9)
+        ax.set_ylabel("%")
+        ax.grid(alpha=0.3, axis="y")
+    stars = ", red star: published" if space == "nb201" else ""
+    fig.suptitle(f"Final accuracy: {space} / {dataset} (dots: seeds, bar: mean{stars})")
+    return save(fig, stem, pdf)
+
+
+def _edge_labels(cell_type: str, n_edges: int) -> list[str]:
+    if n_edges == 6 and cell_type == "cell":
+        return ["1←0", "2←0", "2←1", "3←0", "3←1", "3←2"]
+    if n_edges == 14:
+        labels = []
+        for node in range(4):
+            inputs = ["c(k-2)", "c(k-1)", *(f"n{j}" for j in range(node))]
+            labels += [f"n{node}←{i}" for i in inputs]
+        return labels
+    return [str(e) for e in range(n_edges)]
+
+
+def _edge_ops(space: str) -> dict[str, Any] | None:
+    """Op names per edge from the space registry (imports torch; None if the space is unknown)."""
+    try:
+        from nasbench_harness.spaces import get_space
+
+        return dict(get_space(space).edge_ops)
+    except Exception:  # a results tree from a newer harness may name a space this one lacks
+        return None
+
+
+def final_alphas(run_dir: Path) -> dict[str, np.ndarray] | None:
+    """α of the run's last logged row (the end of its current trajectory); None if it has none."""
+    rows = _read_metrics(run_dir / "metrics.jsonl")
+    if not rows or not rows[-1].get("alphas"):
+        return None
+    return {t: np.asarray(a, dtype=float) for t, a in rows[-1]["alphas"].items()}
+
+
+def softmax(alpha: np.ndarray) -> np.ndarray:
+    shifted = np.exp(alpha - alpha.max(axis=-1, keepdims=True))
+    return shifted / shifted.sum(axis=-1, keepdims=True)
+
+
+def alpha_heatmap(run_dir: Path, space: str, title: str, stem: Path, pdf: bool = True) -> list[Path]:
+    """softmax(α) per cell type for the run's last epoch: edges × ops, op names on the axis.
+
+    The colour scale spans each cell type's smallest to largest weight (the colour bar gives the
+    range): early in a search α is nearly uniform, and a 0-to-1 scale would hide which op leads.
+    Where edges carry different ops (S1), each cell is annotated with its op name.
+    """
+    alphas = final_alphas(run_dir)
+    if alphas is None:
+        return []
+    edge_ops = _edge_ops(space) or {}
+    fig = Figure(
+        figsize=(4.2 * len(alphas) + 1, 0.32 * max(a.shape[0] for a in alphas.values()) + 2.2), layout="constrained"
+    )
+    axes = np.atleast_1d(fig.subplots(1, len(alphas)))
+    for ax, (cell_type, alpha) in zip(axes, alphas.items()):
+        probs = softmax(alpha)
+        low, high = float(probs.min()), float(probs.max())
+        span = max(high - low, 1e-12)
+        image = ax.imshow(probs, cmap="viridis", vmin=low, vmax=low + span, aspect="auto")
+        unnamed = [[f"op {k}" for k in range(alpha.shape[1])]] * len(alpha)
+        ops: Sequence[Sequence[str]] = edge_ops.get(cell_type) or unnamed
+        shared = all(tuple(o) == tuple(ops[0]) for o in ops)
+        if shared:
+            ax.set_xticks(range(len(ops[0])), list(ops[0]), rotation=45, ha="right", fontsize=8)
+        else:
+            ax.set_xticks(range(alpha.shape[1]), [f"choice {k}" for k in range(alpha.shape[1])], fontsize=8)
+        for e in range(probs.shape[0]):
+            for k in range(probs.shape[1]):
+                text = f"{probs[e, k]:.3f}" if shared else f"{ops[e][k]}\n{probs[e, k]:.3f}"
+                ax.text(
+                    k,
+                    e,
+                    text,
+                    ha="center",
+                    va="center",
+                    fontsize=6,
+                    color="w" if (probs[e, k] - low) / span < 0.6 else "k",
+                )
+        ax.set_yticks(range(probs.shape[0]), _edge_labels(cell_type, probs.shape[0]), fontsize=7)
+        ax.set_title(cell_type if cell_type == "cell" else f"{cell_type} cell", fontsize=9)
+        fig.colorbar(image, ax=ax, shrink=0.8, label="softmax(α)")
+    fig.suptitle(title, fontsize=10)
+    return save(fig, stem, pdf)

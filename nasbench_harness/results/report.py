@@ -1,0 +1,198 @@
+"""`nasbench report`: one folder with report.md, report.html and img/, readable wherever it is copied.
+
+Images are referenced by relative path (img/…), so the Markdown and the HTML share them and the
+folder stays self-contained. Every string that comes from a run (method names, genotypes, failure
+reasons, paths) is escaped before it reaches the HTML or the Markdown.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pandas as pd
+
+from nasbench_harness import __version__
+from nasbench_harness.results import plots, tables
+from nasbench_harness.results.load import STATUSES, Results, load_results
+
+
+@dataclass(frozen=True)
+class ReportImage:
+    """An image of the report: its path relative to the report folder and its caption."""
+
+    path: str
+    caption: str
+
+
+@dataclass
+class Report:
+    """What `write_report` produced."""
+
+    markdown: Path
+    html: Path
+    images: list[Path] = field(default_factory=list)
+
+
+_CSS = """
+body { font-family: system-ui, sans-serif; margin: 2em; max-width: 1400px; color: #222; }
+table { border-collapse: collapse; margin: 0.5em 0 0.5em 0; font-size: 0.85em; }
+th, td { border: 1px solid #ccc; padding: 0.25em 0.5em; text-align: left; vertical-align: top; }
+th { background: #f2f2f2; }
+td { font-variant-numeric: tabular-nums; }
+ul.notes { font-size: 0.85em; color: #444; }
+figure { margin: 1em 0; } figure img { max-width: 100%; border: 1px solid #eee; }
+figcaption { font-size: 0.85em; color: #444; }
+"""
+
+
+class _Names:
+    """File names from run-supplied strings: only [A-Za-z0-9_.-], unique within the report."""
+
+    def __init__(self) -> None:
+        self.used: set[str] = set()
+
+    def __call__(self, *parts: object) -> str:
+        base = re.sub(r"[^A-Za-z0-9_.-]+", "_", "_".join(str(p) for p in parts)).strip("._") or "figure"
+        name, i = base, 2
+        while name in self.used:
+            name, i = f"{base}-{i}", i + 1
+        self.used.add(name)
+        return name
+
+
+def make_figures(results: Results, image_dir: Path, pdf: bool = True) -> list[tuple[ReportImage, list[Path]]]:
+    """Collapse curves and final distributions per (space, dataset); an α heat map per group's best run."""
+    names = _Names()
+    runs = results.selected_runs()
+    finished = runs[runs["status"] == "finished"]
+    epochs = results.current_epochs()
+    epochs = epochs[epochs["status"] == "finished"] if not epochs.empty else epochs
+    out: list[tuple[ReportImage, list[Path]]] = []
+
+    def add(stem_name: str, caption: str, written: list[Path]) -> None:
+        if written:
+            out.append((ReportImage(f"{image_dir.name}/{stem_name}.png", caption), written))
+
+    for (space, dataset), _ in finished.groupby(["space", "dataset"], sort=True):
+        name = names("collapse", space, dataset)
+        if not epochs.empty:
+            add(
+                name,
+                f"Collapse curves on {space}/{dataset}: true accuracy of the derived cell, dominant eigenvalue "
+                "and skip count per epoch (mean ± 1 std over finished seeds; latest segment per epoch).",
+                plots.collapse_curves(epochs, space, dataset, image_dir / name, pdf),
+            )
+        name = names("final", space, dataset)
+        add(
+            name,
+            f"Final accuracy of every finished seed on {space}/{dataset}, per method (bar: mean; star: published).",
+            plots.final_distribution(finished, space, dataset, image_dir / name, pdf),
+        )
+    for row in tables.comparison(results.runs).itertuples(index=False):
+        run_dir = getattr(row, "best_run_dir", None)
+        if not isinstance(run_dir, str):
+            continue
+        seed = int(row.best_seed)
+        name = names("alpha", row.space, row.dataset, row.method, seed)
+        add(
+            name,
+            f"softmax(α) at the last epoch: {row.method} on {row.space}/{row.dataset}, seed {seed} "
+            "(the seed with the best final supernet validation accuracy).",
+            plots.alpha_heatmap(
+                results.root / run_dir,
+                row.space,
+                f"{row.method} · {row.space}/{row.dataset} · seed {seed}",
+                image_dir / name,
+                pdf,
+            ),
+        )
+    return out
+
+
+def _provenance(runs: pd.DataFrame) -> pd.DataFrame:
+    """Distinct versions, devices and ground-truth files behind the numbers."""
+    columns = [
+        "harness_version",
+        "git_commit",
+        "torch_version",
+        "device",
+        "device_name",
+        "bn",
+        "eigenvalue_mode",
+        "gt_backend",
+        "gt_file",
+        "gt_sha256",
+        "gt_label",
+    ]
+    rows = [{"field": c, "values": tables.distinct(runs[c]) or tables.MISSING} for c in columns if c in runs]
+    return pd.DataFrame(rows, columns=["field", "values"])
+
+
+def _status(runs: pd.DataFrame) -> pd.DataFrame:
+    counts = runs["status"].value_counts() if not runs.empty else pd.Series(dtype=int)
+    return pd.DataFrame([{s: int(counts.get(s, 0)) for s in STATUSES}])
+
+
+def write_report(root: str | Path, out_dir: str | Path, pdf: bool = True) -> Report:
+    """Aggregate `root` and write report.md, report.html and img/ into `out_dir`."""
+    results = load_results(root)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    runs = results.runs
+    figures = make_figures(results, out_dir / "img", pdf) if not runs.empty else []
+    summary = [
+        tables.Section("Runs by status", _status(runs), ["Every run directory found, before sweep selection."]),
+        *tables.sections(runs),
+        tables.Section("Provenance", _provenance(runs), ["Distinct values over all runs."]),
+    ]
+    listing = [tables.runs_section(runs)] if not runs.empty else []
+    title = "nasbench results report"
+    header = (
+        f"Results directory: {Path(root)}. Generated {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC, "
+        f"nasbench_harness {__version__}."
+    )
+
+    md = [f"# {title}\n", f"{html.escape(header, quote=False)}\n", *(tables.render_markdown(s) for s in summary)]
+    if figures:
+        md.append("## Figures\n")
+        md += [f"![{_md_alt(f.caption)}]({f.path})\n\n{html.escape(f.caption, quote=False)}\n" for f, _ in figures]
+    md += [tables.render_markdown(s) for s in listing]
+    markdown = out_dir / "report.md"
+    markdown.write_text("\n".join(md))
+
+    page = out_dir / "report.html"
+    page.write_text(_html(title, header, summary, [f for f, _ in figures], listing))
+    return Report(markdown, page, [p for _, written in figures for p in written])
+
+
+def _md_alt(text: str) -> str:
+    return html.escape(text, quote=False).replace("[", "(").replace("]", ")")
+
+
+def _html_section(section: tables.Section) -> str:
+    notes = "".join(f"<li>{html.escape(n)}</li>" for n in section.notes)
+    return f"<h2>{html.escape(section.title)}</h2>\n{tables.html_table(section.table)}" + (
+        f'\n<ul class="notes">{notes}</ul>' if notes else ""
+    )
+
+
+def _html(
+    title: str, header: str, summary: list[tables.Section], figures: list[ReportImage], listing: list[tables.Section]
+) -> str:
+    e = html.escape
+    body = [f"<h1>{e(title)}</h1>", f"<p>{e(header)}</p>", *(_html_section(s) for s in summary)]
+    if figures:
+        body.append("<h2>Figures</h2>")
+        body += [
+            f'<figure><img src="{e(f.path)}" alt="{e(f.caption)}"><figcaption>{e(f.caption)}</figcaption></figure>'
+            for f in figures
+        ]
+    body += [_html_section(s) for s in listing]
+    return (
+        f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{e(title)}</title>'
+        f"<style>{_CSS}</style></head><body>\n" + "\n".join(body) + "\n</body></html>\n"
+    )

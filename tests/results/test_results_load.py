@@ -1,0 +1,169 @@
+"""Aggregation: run and epoch tables, statuses, segments, sweeps, hand-computed statistics."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+from results_support import GT_SHA, epoch_row, write_run
+
+from nasbench_harness.cli import main
+from nasbench_harness.results import comparison, load_results, render_markdown, render_text, sections
+
+
+def test_real_runs_load_with_config_and_provenance(real_tree: Path, reference_data_dir: Path):
+    results = load_results(real_tree)
+    runs = results.runs.set_index(["space", "seed"])
+    assert sorted(runs.index) == [("nb201", 0), ("nb201", 1), ("s1", 0), ("s1", 1)]
+    assert set(runs["status"]) == {"finished"} and runs["selected"].all()
+    assert set(runs["profile"]) == {"tiny"} and set(runs["epochs"]) == {2} and set(runs["eigenvalue_mode"]) == {"off"}
+
+    nb = runs.loc[("nb201", 0)]
+    directory = real_tree / nb["run_dir"]
+    metadata = json.loads((directory / "metadata.json").read_text())
+    result = json.loads((directory / "result.json").read_text())
+    assert nb["config_hash"] == metadata["config_hash"] == directory.name.split("-")[1]
+    assert nb["gt_sha256"] == metadata["provenance"]["ground_truth"]["sha256"]
+    assert nb["gt_file"] == "nb201_ground_truth.csv.gz"
+    assert nb["bn"] == "affine=False, track_running_stats=False"
+    assert nb["genotype"] == result["genotype"]
+    for key, value in result["final_genotype_metrics"].items():
+        assert nb[key] == pytest.approx(value)
+    assert nb["final_eval_valid_acc"] == result["final"]["eval_valid_acc"]
+    s1 = runs.loc[("s1", 1)]
+    assert s1["gt_label"] == "approximate (surrogate)" and 0 < s1["nb301_valid_acc_approx"] < 100
+
+    epochs = results.epochs
+    assert len(epochs) == 8 and epochs["current"].all()
+    assert {"run_dir", "method", "space", "seed", "status", "epoch", "genotype", "skip_cell"} <= set(epochs)
+    assert "alphas" not in epochs
+    first = epochs[(epochs["space"] == "nb201") & (epochs["seed"] == 0)].sort_values("epoch")
+    logged = [json.loads(line) for line in (directory / "metrics.jsonl").read_text().splitlines()]
+    assert first["gt_cifar10_test"].tolist() == pytest.approx([r["gt_cifar10_test"] for r in logged])
+
+
+@pytest.fixture
+def mixed_tree(tmp_path: Path) -> Path:
+    """Three finished seeds (C10 test 90/92/94), one failed, one unfinished, on one (space, method)."""
+    for seed, acc in zip((0, 1, 2), (90.0, 92.0, 94.0)):
+        rows = [epoch_row(0, gt_cifar10_test=50.0), epoch_row(1, gt_cifar10_test=acc, eigenvalue=0.1 * (seed + 1))]
+        write_run(tmp_path, seed=seed, rows=rows, final_metrics={"gt_cifar10_test": acc, "skip_cell": seed})
+    write_run(tmp_path, seed=3, status="failed", rows=[epoch_row(0, gt_cifar10_test=10.0)])
+    write_run(tmp_path, seed=4, status="unfinished", rows=[epoch_row(0, gt_cifar10_test=10.0)])
+    return tmp_path
+
+
+def test_statistics_match_hand_computation_and_exclude_unfinished(mixed_tree: Path):
+    results = load_results(mixed_tree)
+    assert results.runs.set_index("seed")["status"].to_dict() == {
+        0: "finished",
+        1: "finished",
+        2: "finished",
+        3: "failed",
+        4: "unfinished",
+    }
+    (row,) = comparison(results.runs).to_dict("records")
+    assert (row["n_finished"], row["n_failed"], row["n_unfinished"], row["n_seeds"]) == (3, 1, 1, 5)
+    assert row["seeds"] == "0;1;2;3;4" and row["seeds_finished"] == "0;1;2"
+    assert row["gt_cifar10_test_mean"] == pytest.approx(92.0)
+    assert row["gt_cifar10_test_std"] == pytest.approx(2.0)  # sqrt(((-2)^2 + 0 + 2^2) / (3 - 1))
+    assert row["gt_cifar10_test_sem"] == pytest.approx(2.0 / math.sqrt(3))
+    assert row["skip_cell_mean"] == pytest.approx(1.0)
+    assert row["final_eigenvalue_mean"] == pytest.approx(0.2)  # the last logged eigenvalue: 0.1, 0.2, 0.3
+    assert row["search_hours_mean"] == pytest.approx(3.0 / 3600)
+    assert row["cost_unit"] == "CPU-h" and row["gt_sha256"] == GT_SHA
+    assert row["pub_label"] == "DARTS-V1" and row["pub_gt_cifar10_test"] == pytest.approx(54.30)
+
+    text = "\n".join(render_text(s) for s in sections(results.runs))
+    assert "92.00 ± 2.00 (se 1.15)" in text and "3 / 1 / 1" in text
+    assert "1 failed and 1 unfinished run(s) are not in the statistics" in text
+    assert "↳ published: DARTS-V1" in text
+
+
+def test_failed_run_without_metadata_is_counted(tmp_path: Path):
+    write_run(tmp_path, seed=0, rows=[epoch_row(0)], final_metrics={"gt_cifar10_test": 80.0})
+    write_run(tmp_path, seed=1, status="failed", metadata=False)
+    runs = load_results(tmp_path).runs.set_index("seed")
+    assert runs.loc[1, "status"] == "failed" and "nan" in runs.loc[1, "reason"]
+    assert runs.loc[1, "method"] == "darts" and runs.loc[1, "config_hash"]
+    assert pd.isna(runs.loc[1, "gt_cifar10_test"])
+
+
+def test_later_segments_supersede_earlier_epochs(tmp_path: Path):
+    """Rolled back at epoch 2: segment 1 redoes epochs 3-4; epoch 5 of segment 0 was abandoned."""
+    rows = [epoch_row(e, 0, gt_cifar10_test=10.0 * e) for e in range(6)]
+    rows += [epoch_row(e, 1, gt_cifar10_test=100.0 + e) for e in (3, 4)]
+    write_run(tmp_path, status="unfinished", rows=rows)
+    results = load_results(tmp_path)
+    current = results.current_epochs().sort_values("epoch")
+    assert list(zip(current["epoch"], current["segment"])) == [(0, 0), (1, 0), (2, 0), (3, 1), (4, 1)]
+    assert current["gt_cifar10_test"].tolist() == [0.0, 10.0, 20.0, 103.0, 104.0]
+    assert len(results.epochs) == 8 and results.runs.loc[0, "epochs_logged"] == 5
+
+
+def test_truncated_last_metrics_line_is_ignored(tmp_path: Path):
+    directory = write_run(tmp_path, status="unfinished", rows=[epoch_row(0), epoch_row(1)])
+    with open(directory / "metrics.jsonl", "a") as handle:
+        handle.write('{"epoch": 2, "segm')
+    assert load_results(tmp_path).runs.loc[0, "epochs_logged"] == 2
+
+
+def _sweep_run(root: Path, seed: int, strength: float, acc: float | None, gt: float, status: str = "finished") -> None:
+    args = {"strength": strength, "strengths": [3e-4, 9e-4, 2.7e-3]}
+    rows = [epoch_row(0, eval_valid_acc=acc if acc is not None else 0.0)]
+    write_run(
+        root, method="rdarts_l2", seed=seed, status=status, rows=rows, method_args=args,
+        final_metrics={"gt_cifar10_test": gt},
+    )  # fmt: skip
+
+
+def test_sweep_collapses_to_the_best_validation_run_per_seed(tmp_path: Path):
+    _sweep_run(tmp_path, 0, 3e-4, 50.0, gt=70.0)
+    _sweep_run(tmp_path, 0, 9e-4, 60.0, gt=80.0)  # selected for seed 0
+    _sweep_run(tmp_path, 0, 2.7e-3, None, gt=0.0, status="failed")
+    _sweep_run(tmp_path, 1, 3e-4, 40.0, gt=90.0)
+    _sweep_run(tmp_path, 1, 9e-4, 45.0, gt=84.0)  # selected for seed 1
+    _sweep_run(tmp_path, 2, 3e-4, None, gt=0.0, status="failed")  # a sweep with no finished run
+    _sweep_run(tmp_path, 2, 9e-4, None, gt=0.0, status="unfinished")
+    runs = load_results(tmp_path).runs
+    chosen = runs[runs["selected"]].set_index("seed")
+    assert chosen["arg_strength"].to_dict() == {0: 9e-4, 1: 9e-4, 2: 9e-4}
+    assert chosen["status"].to_dict() == {0: "finished", 1: "finished", 2: "unfinished"}
+    assert runs.groupby("seed")["sweep_group"].nunique().tolist() == [1, 1, 1]
+    assert runs["setting"].nunique() == 1
+    (row,) = comparison(runs).to_dict("records")
+    assert (row["n_runs"], row["n_seeds"], row["n_finished"], row["n_unfinished"]) == (7, 3, 2, 1)
+    assert row["gt_cifar10_test_mean"] == pytest.approx(82.0)
+    notes = "\n".join(n for s in sections(runs) for n in s.notes)
+    assert "a sweep of 7 runs, one per seed kept" in notes
+
+
+def test_markdown_escapes_pipes_and_html(mixed_tree: Path):
+    (section, *_) = sections(load_results(mixed_tree).runs)
+    markdown = render_markdown(section)
+    header, rule, *body = [line for line in markdown.splitlines() if line.startswith("|")]
+    assert all(line.count(" | ") == header.count(" | ") for line in body)
+
+
+@pytest.mark.parametrize("suffix", [".parquet", ".csv"])
+def test_aggregate_cli_writes_both_tables(mixed_tree: Path, tmp_path: Path, suffix: str):
+    write_run(mixed_tree, method="other", seed=0, rows=[epoch_row(0)], method_args={"k": [1, 2]})
+    write_run(mixed_tree, method="other2", seed=0, rows=[epoch_row(0)], method_args={"k": 0.5})
+    out = tmp_path / f"agg{suffix}"
+    result = CliRunner().invoke(main, ["aggregate", str(mixed_tree), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "7 runs (1 failed, 5 finished, 1 unfinished)" in result.output
+    assert "NAS-Bench-201: ground truth of the final cells" in result.output
+    read = pd.read_parquet if suffix == ".parquet" else pd.read_csv
+    runs, epochs = read(out), read(tmp_path / f"agg_epochs{suffix}")
+    assert len(runs) == 7 and sorted(runs["status"].unique()) == ["failed", "finished", "unfinished"]
+    assert len(epochs) == 10 and {"run_dir", "method", "epoch", "current"} <= set(epochs)
+
+
+def test_aggregate_cli_rejects_a_directory_without_runs(tmp_path: Path):
+    result = CliRunner().invoke(main, ["aggregate", str(tmp_path)])
+    assert result.exit_code != 0 and "holds no runs/ folder" in result.output and "Traceback" not in result.output

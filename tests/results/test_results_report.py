@@ -1,0 +1,124 @@
+"""The report: HTML that parses, images that exist, everything escaped, a folder that can be copied."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from html.parser import HTMLParser
+from pathlib import Path
+
+from click.testing import CliRunner
+from results_support import epoch_row, write_run
+
+from nasbench_harness.cli import main
+from nasbench_harness.results import load_results, write_report
+from nasbench_harness.results.plots import collapse_curves
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+class _Collector(HTMLParser):
+    """Tags seen, image sources, and whether every opened element was closed."""
+
+    VOID = {"meta", "img", "br", "link"}
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tags: list[str] = []
+        self.images: list[str] = []
+        self.open: list[str] = []
+        self.text: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.append(tag)
+        if tag == "img":
+            self.images.append(dict(attrs)["src"])
+        if tag not in self.VOID:
+            self.open.append(tag)
+
+    def handle_endtag(self, tag):
+        assert self.open and self.open[-1] == tag, f"</{tag}> closes {self.open[-1:]}"
+        self.open.pop()
+
+    def handle_data(self, data):
+        self.text.append(data)
+
+
+def _parse(page: Path) -> _Collector:
+    parser = _Collector()
+    parser.feed(page.read_text())
+    parser.close()
+    assert parser.open == []
+    return parser
+
+
+def test_report_of_real_runs(real_tree: Path, tmp_path: Path):
+    out = tmp_path / "report"
+    result = CliRunner().invoke(main, ["report", str(real_tree), "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    parsed = _parse(out / "report.html")
+    names = sorted(Path(src).name for src in parsed.images)
+    kinds = [n.split("_")[0] for n in names]
+    assert (kinds.count("alpha"), kinds.count("collapse"), kinds.count("final")) == (2, 2, 2)  # nb201 and s1
+    for src in parsed.images:
+        assert not Path(src).is_absolute() and src.startswith("img/")
+        png = out / src
+        assert png.read_bytes()[:8] == PNG_MAGIC and png.stat().st_size > 5000
+        assert png.with_suffix(".pdf").stat().st_size > 1000
+    text = " ".join(parsed.text)
+    assert "NAS-Bench-201: ground truth of the final cells" in text and "published: DARTS-V1" in text
+    assert "S1–S4: RobustDARTS protocol" in text and "approximate" in text
+    markdown = (out / "report.md").read_text()
+    linked = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", markdown)
+    assert sorted(linked) == sorted(parsed.images)
+
+    copy = shutil.copytree(out, tmp_path / "copied")  # self-contained: the copy resolves every image
+    assert all((copy / src).is_file() for src in _parse(copy / "report.html").images)
+
+
+def test_run_supplied_strings_are_escaped(tmp_path: Path):
+    evil = "<script>alert(1)"  # a method name is a directory name: no "/"
+    genotype = "</script><img src=x onerror=alert(2)>|skip_connect~0|"
+    for seed in (0, 1):
+        rows = [epoch_row(0, eigenvalue=0.5), epoch_row(1, eigenvalue=0.9 + seed)]
+        write_run(
+            tmp_path, method=evil, seed=seed, rows=rows, genotype=genotype, final_metrics={"gt_cifar10_test": 90.0}
+        )
+    write_run(tmp_path, method=evil, seed=2, status="failed", rows=[epoch_row(0)])
+    out = tmp_path / "report"
+    report = write_report(tmp_path, out, pdf=False)
+    page = report.html.read_text()
+    parsed = _parse(report.html)
+    assert "script" not in parsed.tags and parsed.tags.count("img") == len(parsed.images) == 3
+    assert evil not in page and "&lt;script&gt;alert(1)" in page
+    assert "<img src=x" not in page and "&lt;img src=x onerror=alert(2)&gt;" in page
+    assert evil in " ".join(parsed.text)  # shown as text
+    markdown = report.markdown.read_text()
+    assert evil not in markdown and "<img src=x" not in markdown and "&lt;script&gt;" in markdown
+    for image in report.images:
+        assert re.fullmatch(r"[A-Za-z0-9_.-]+\.png", image.name) and image.stat().st_size > 5000
+
+
+def test_collapse_curves_use_the_latest_segment(tmp_path: Path):
+    rows = [epoch_row(e, 0, eigenvalue=1.0 * e) for e in range(4)] + [epoch_row(3, 1, eigenvalue=0.25)]
+    write_run(tmp_path, rows=rows, epochs=4)
+    results = load_results(tmp_path)
+    epochs = results.current_epochs()
+    assert epochs.sort_values("epoch")["eigenvalue"].tolist() == [0.0, 1.0, 2.0, 0.25]
+    (png,) = collapse_curves(epochs, "nb201", "cifar10", tmp_path / "img" / "curves", pdf=False)
+    assert png.read_bytes()[:8] == PNG_MAGIC
+
+
+def test_report_of_an_empty_tree(tmp_path: Path):
+    (tmp_path / "runs").mkdir()
+    report = write_report(tmp_path, tmp_path / "out")
+    parsed = _parse(report.html)
+    assert parsed.images == [] and "Published reference numbers (confirmed only)" in " ".join(parsed.text)
+
+
+def test_report_when_no_run_logged_an_epoch(tmp_path: Path):
+    write_run(tmp_path, seed=0, status="failed", metadata=False)
+    write_run(tmp_path, seed=1, status="unfinished")
+    report = write_report(tmp_path, tmp_path / "out", pdf=False)
+    text = " ".join(_parse(report.html).text)
+    assert report.images == [] and "RunFailure: train_loss is nan" in text and "unfinished" in text
