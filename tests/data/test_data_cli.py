@@ -26,7 +26,7 @@ def test_status_on_reference_data(reference_data_dir: Path) -> None:
     lines = {line.split()[0]: line for line in result.output.splitlines() if line.strip()}
     assert "present" in lines["cifar10"] and "train 5,170, test 1,017" in lines["cifar10"]
     assert "present" in lines["cifar100"] and "train 486, test 916" in lines["cifar100"]
-    assert "missing" in lines["svhn"] and str(reference_data_dir / "svhn") in lines["svhn"]
+    assert "missing" in lines["svhn"] and str(reference_data_dir.resolve() / "svhn") in lines["svhn"]
     assert "nasbench data download svhn" in result.output and "no official direct download" in result.output
 
 
