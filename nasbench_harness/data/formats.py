@@ -5,7 +5,7 @@ from __future__ import annotations
 import pickle
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 
@@ -37,13 +37,17 @@ class _ArrayUnpickler(pickle.Unpickler):
         return super().find_class(module, name)
 
 
-def read_pickle_dict(path: Path, keys: Sequence[str], expected: str) -> dict[str, Any]:
-    """A pickled batch dict as the official readers load it (latin1), checked to hold `keys`."""
+def open_binary(path: Path) -> BinaryIO:
+    """`path` opened for reading, or a DataError naming it (missing file, no permission, ...)."""
     try:
-        fh = path.open("rb")
+        return path.open("rb")
     except OSError as err:
         raise DataError(f"cannot read {path}: {err.strerror or err}") from None
-    with fh:
+
+
+def read_pickle_dict(path: Path, keys: Sequence[str], expected: str) -> dict[str, Any]:
+    """A pickled batch dict as the official readers load it (latin1), checked to hold `keys`."""
+    with open_binary(path) as fh:
         try:
             obj = _ArrayUnpickler(fh, encoding="latin1").load()
         except Exception as err:  # corrupt pickles raise many types (EOFError, UnpicklingError, ValueError, ...)

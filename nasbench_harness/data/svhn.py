@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from nasbench_harness.data.formats import REDOWNLOAD_HINT, checked_labels
+from nasbench_harness.data.formats import REDOWNLOAD_HINT, checked_labels, open_binary
 from nasbench_harness.data.registry import DatasetSpec, register_dataset
 from nasbench_harness.errors import DataError
 
@@ -18,11 +18,7 @@ EXPECTED = "SVHN .mat file (MATLAB v5 with X: 32 x 32 x 3 x N uint8 and y: N x 1
 def _load_mat(path: Path, names: list[str]) -> dict[str, Any]:
     from scipy.io import loadmat  # imported here: only SVHN needs scipy, and it is slow to import
 
-    try:
-        fh = path.open("rb")
-    except OSError as err:
-        raise DataError(f"cannot read {path}: {err.strerror or err}") from None
-    with fh:
+    with open_binary(path) as fh:
         try:
             mat = loadmat(fh, variable_names=names)
         except Exception as err:  # scipy raises ValueError, OSError, MatReadError, ... on corrupt input

@@ -115,20 +115,7 @@ def make_figures(results: Results, image_dir: Path, pdf: bool = True) -> list[tu
 
 def _provenance(runs: pd.DataFrame) -> pd.DataFrame:
     """Distinct versions, devices and ground-truth files behind the numbers."""
-    columns = [
-        "harness_version",
-        "git_commit",
-        "torch_version",
-        "device",
-        "device_name",
-        "bn",
-        "eigenvalue_mode",
-        "gt_backend",
-        "gt_file",
-        "gt_sha256",
-        "gt_label",
-    ]
-    rows = [{"field": c, "values": tables.distinct(runs[c]) or tables.MISSING} for c in columns if c in runs]
+    rows = [{"field": c, "values": tables.distinct(runs[c]) or tables.MISSING} for c in tables.PROVENANCE if c in runs]
     return pd.DataFrame(rows, columns=["field", "values"])
 
 

@@ -43,10 +43,8 @@ FIGURES: dict[str, str] = {
     "wall_hours": "wall-clock hours",
 }
 #: Provenance columns reported per group as the sorted distinct values (";"-joined).
-INFO = (
-    "profile",
-    "epochs",
-    "method_args",
+#: What produced the numbers: versions, devices, result-changing choices and ground-truth files.
+PROVENANCE = (
     "harness_version",
     "git_commit",
     "torch_version",
@@ -59,6 +57,7 @@ INFO = (
     "gt_sha256",
     "gt_label",
 )
+INFO = ("profile", "epochs", "method_args", *PROVENANCE)
 NB201_ACCURACY = [
     "gt_cifar10-valid_valid",
     "gt_cifar10_test",
