@@ -168,8 +168,9 @@ class SearchRun:
             "provenance": provenance,
         }
 
-    def _checkpoint_payload(self, next_epoch: int, segment: int) -> dict[str, Any]:
-        return {
+    def _checkpoint_payload(self, next_epoch: int, segment: int, stop: EpochDecision | None = None) -> dict[str, Any]:
+        """`stop`: the method's stop decision, so a run killed before `result.json` finishes without training on."""
+        payload = {
             "next_epoch": next_epoch,
             "segment": segment,
             "net": self.net.state_dict(),
@@ -177,6 +178,16 @@ class SearchRun:
             "rng": rng_state(),
             "config_hash": self.config.config_hash(),
         }
+        if stop is not None:
+            payload["stop"] = {"genotype": None if stop.genotype is None else str(stop.genotype), "reason": stop.reason}
+        return payload
+
+    def _stored_stop(self, payload: dict[str, Any]) -> EpochDecision:
+        stop = payload.get("stop")
+        if stop is None:
+            return EpochDecision()
+        genotype = None if stop["genotype"] is None else self.net.space.parse_genotype(stop["genotype"])
+        return EpochDecision("stop", genotype=genotype, reason=stop["reason"])
 
     def _restore(self, payload: dict[str, Any]) -> None:
         self.net.load_state_dict(payload["net"])
@@ -192,10 +203,12 @@ class SearchRun:
         epochs = self.config.train.epochs
         next_epoch, segment = 0, 0
         provenance: dict[str, Any] = {}
+        decision = EpochDecision()
         if self.record.checkpoint_path.exists():
             payload = load_checkpoint(self.record.checkpoint_path, self.device)
             self._restore(payload)
             next_epoch, segment = payload["next_epoch"], payload["segment"]
+            decision = self._stored_stop(payload)
             self.record.truncate_metrics_after(segment, next_epoch)
             provenance = self.record.read_json("metadata.json").get("provenance", {})
             self.report(f"resuming {self.record.dir} at epoch {next_epoch}")
@@ -203,9 +216,8 @@ class SearchRun:
             self.record.truncate_metrics_after(0, 0)
         self.record.write_metadata(self.metadata(provenance))
 
-        decision = EpochDecision()
         epoch = next_epoch
-        while epoch < epochs:
+        while epoch < epochs and decision.action != "stop":
             row, last_valid = self._train_epoch(epoch, segment)
             genotype = self.method.genotype()
             state = EpochState(
@@ -236,11 +248,11 @@ class SearchRun:
                 self.report(f"rollback to epoch {decision.rollback_to}: {decision.reason}")
             else:
                 epoch += 1
-            save_checkpoint(self.record.checkpoint_path, self._checkpoint_payload(epoch, segment))
+            stop = decision if decision.action == "stop" else None
+            save_checkpoint(self.record.checkpoint_path, self._checkpoint_payload(epoch, segment, stop))
             self.record.write_metadata(self.metadata(provenance))
-            if decision.action == "stop":
+            if stop is not None:
                 self.report(f"early stop after epoch {row['epoch']}: {decision.reason}")
-                break
 
         final_genotype = (
             decision.genotype if decision.action == "stop" and decision.genotype else self.method.genotype()

@@ -254,6 +254,49 @@ def test_a_run_killed_after_its_rollback_resumes_to_the_same_result(tmp_path, re
     assert result_a["genotype"] == result_b["genotype"]
 
 
+KILLED_BEFORE_RESULT = """
+import os, signal, sys
+from pathlib import Path
+import torch
+torch.set_num_threads(1)
+from nasbench_harness.config import RunConfig
+from nasbench_harness.engine.record import RunRecord
+from nasbench_harness.engine.runner import execute
+from nasbench_harness.metrics.base import EPOCH_METRICS
+
+def fake_eigenvalue(state):
+    weight_decay = state.method.w_optimizer.param_groups[0]["weight_decay"]
+    return {"eigenvalue": 10.0 if state.epoch >= 2 and weight_decay < 1e-3 else 1.0}
+
+EPOCH_METRICS._items["eigenvalue"] = fake_eigenvalue
+RunRecord.write_result = lambda self, result: os.kill(os.getpid(), signal.SIGKILL)
+config = RunConfig.model_validate_json(Path(sys.argv[1]).read_text())
+execute(config, Path(sys.argv[2]), Path(sys.argv[3]), torch.device("cpu"), progress=False)
+"""
+
+
+def test_a_run_killed_after_its_stop_decision_finishes_without_training_on(tmp_path, reference_data_dir, monkeypatch):
+    monkeypatch.setitem(EPOCH_METRICS._items, "eigenvalue", fake_eigenvalue)
+    config = ada_config("darts_es")
+    straight = execute(config, tmp_path / "straight", reference_data_dir, torch.device("cpu"), progress=False)
+
+    config_file = tmp_path / "config.json"
+    config_file.write_text(config.model_dump_json())
+    command = [sys.executable, "-c", KILLED_BEFORE_RESULT, str(config_file), str(tmp_path / "resumed")]
+    killed = subprocess.run([*command, str(reference_data_dir)], env={**os.environ}, timeout=300)
+    assert killed.returncode == -9
+    directory = tmp_path / "resumed" / config.relative_dir()
+    assert not (directory / "result.json").exists()
+
+    resumed = execute(config, tmp_path / "resumed", reference_data_dir, torch.device("cpu"), progress=False)
+    assert resumed.status == "finished"
+    assert [r["epoch"] for r in rows(directory)] == [0, 1, 2]
+    assert rows(straight.directory) == rows(directory)
+    result_a, result_b = (json.loads((d / "result.json").read_text()) for d in (straight.directory, directory))
+    assert result_b["stopped_early"] and result_b["stop_reason"] == result_a["stop_reason"]
+    assert result_a["genotype"] == result_b["genotype"] == rows(directory)[0]["genotype"]
+
+
 def ada_method(**args) -> DartsAda:
     config = run_config("darts_ada", train={"epochs": 50}, metrics={"eigenvalue": "exact"}, method_args=args)
     return DartsAda(tiny_net("nb201", alpha_scale=None), config, torch.device("cpu"))
