@@ -37,7 +37,7 @@ def genotype_op_counts(genotype: str) -> dict[str, int]:
 
 @dataclass(frozen=True)
 class RunSummary:
-    key: str  # space/dataset/method/seed: stable across config-hash changes
+    key: str  # space/dataset/method/seed[/method args]: stable across config-hash changes
     config_hash: str
     values: dict[str, Any]
 
@@ -79,6 +79,8 @@ def summarise_run(directory: Path) -> RunSummary:
         if final.get(key) is not None:
             values[key] = final[key]
     key = f"{config['space']}/{config['dataset']}/{config['method']}/{config['seed']}"
+    if config.get("method_args"):  # sweeps (R-DARTS strengths) run one method several times per seed
+        key += "/" + ",".join(f"{name}={value}" for name, value in sorted(config["method_args"].items()))
     return RunSummary(key, metadata["config_hash"], values)
 
 

@@ -169,6 +169,23 @@ def test_missing_and_new_runs_fail(baseline, tmp_path):
     }
 
 
+def test_sweep_runs_get_their_own_keys(baseline, tmp_path):
+    import json
+    import shutil
+
+    source = next((baseline.parent / "results").glob("runs/nb201/*/*/*"))
+    for strength in (0.1, 0.2):
+        target = tmp_path / "runs" / "nb201" / "cifar10" / "rdarts_l2" / f"0-{strength}"
+        shutil.copytree(source, target)
+        metadata = json.loads((target / "metadata.json").read_text())
+        metadata["config"].update(method="rdarts_l2", method_args={"strength": strength})
+        (target / "metadata.json").write_text(json.dumps(metadata))
+    assert set(summarise_runs(tmp_path)) == {
+        "nb201/cifar10/rdarts_l2/0/strength=0.1",
+        "nb201/cifar10/rdarts_l2/0/strength=0.2",
+    }
+
+
 def test_bad_inputs_get_clear_errors(baseline, tmp_path):
     with pytest.raises(ConfigError, match="cannot read baseline .*create one with --update"):
         load_baseline(tmp_path / "absent.yaml")
