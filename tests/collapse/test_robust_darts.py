@@ -198,12 +198,16 @@ def test_ada_rollback_restores_the_snapshot_and_raises_weight_decay(tmp_path, re
     assert rollback["genotype_at_rollback"] == logged[0]["genotype"]
 
 
-KILLED_RUN = """
+def killable_run(kill_hook: str) -> str:
+    """A subprocess script: the run configured in argv[1], into argv[2], data from argv[3], with the fake
+    eigenvalue of this module and `kill_hook`, code that SIGKILLs the process at the moment under test."""
+    prelude = """
 import os, signal, sys
 from pathlib import Path
 import torch
 torch.set_num_threads(1)
 from nasbench_harness.config import RunConfig
+from nasbench_harness.engine.record import RunRecord
 from nasbench_harness.engine.runner import execute
 from nasbench_harness.methods.robust_darts import DartsAda
 from nasbench_harness.metrics.base import EPOCH_METRICS
@@ -213,19 +217,32 @@ def fake_eigenvalue(state):
     return {"eigenvalue": 10.0 if state.epoch >= 2 and weight_decay < 1e-3 else 1.0}
 
 EPOCH_METRICS._items["eigenvalue"] = fake_eigenvalue
+"""
+    run = """
+config = RunConfig.model_validate_json(Path(sys.argv[1]).read_text())
+execute(config, Path(sys.argv[2]), Path(sys.argv[3]), torch.device("cpu"), progress=False)
+"""
+    return prelude + kill_hook + run
+
+
+#: Dies at the step given in argv[4].
+KILLED_RUN = killable_run("""
 calls = [0]
 original = DartsAda.step
 
 def step(self, train, valid):
     calls[0] += 1
-    if calls[0] == int(sys.argv[3]):
+    if calls[0] == int(sys.argv[4]):
         os.kill(os.getpid(), signal.SIGKILL)
     return original(self, train, valid)
 
 DartsAda.step = step
-config = RunConfig.model_validate_json(Path(sys.argv[1]).read_text())
-execute(config, Path(sys.argv[2]), Path(sys.argv[4]), torch.device("cpu"), progress=False)
-"""
+""")
+
+#: Dies when the finished run would write result.json.
+KILLED_BEFORE_RESULT = killable_run("""
+RunRecord.write_result = lambda self, result: os.kill(os.getpid(), signal.SIGKILL)
+""")
 
 
 def test_a_run_killed_after_its_rollback_resumes_to_the_same_result(tmp_path, reference_data_dir, monkeypatch):
@@ -236,8 +253,8 @@ def test_a_run_killed_after_its_rollback_resumes_to_the_same_result(tmp_path, re
     config_file = tmp_path / "config.json"
     config_file.write_text(config.model_dump_json())
     # 4 steps per epoch: segment 0 runs epochs 0-2 (12 steps), segment 1 epochs 1, 2, then dies in epoch 3.
-    command = [sys.executable, "-c", KILLED_RUN, str(config_file), str(tmp_path / "resumed"), "23"]
-    killed = subprocess.run([*command, str(reference_data_dir)], env={**os.environ}, timeout=300)
+    command = [sys.executable, "-c", KILLED_RUN, str(config_file), str(tmp_path / "resumed"), str(reference_data_dir)]
+    killed = subprocess.run([*command, "23"], env={**os.environ}, timeout=300)
     assert killed.returncode == -9
     directory = tmp_path / "resumed" / config.relative_dir()
     assert [(r["segment"], r["epoch"]) for r in rows(directory)] == [(0, 0), (0, 1), (0, 2), (1, 1), (1, 2)]
@@ -252,27 +269,6 @@ def test_a_run_killed_after_its_rollback_resumes_to_the_same_result(tmp_path, re
     assert b["method"]["ada"] == a["method"]["ada"]
     result_a, result_b = (json.loads((d / "result.json").read_text()) for d in (straight.directory, directory))
     assert result_a["genotype"] == result_b["genotype"]
-
-
-KILLED_BEFORE_RESULT = """
-import os, signal, sys
-from pathlib import Path
-import torch
-torch.set_num_threads(1)
-from nasbench_harness.config import RunConfig
-from nasbench_harness.engine.record import RunRecord
-from nasbench_harness.engine.runner import execute
-from nasbench_harness.metrics.base import EPOCH_METRICS
-
-def fake_eigenvalue(state):
-    weight_decay = state.method.w_optimizer.param_groups[0]["weight_decay"]
-    return {"eigenvalue": 10.0 if state.epoch >= 2 and weight_decay < 1e-3 else 1.0}
-
-EPOCH_METRICS._items["eigenvalue"] = fake_eigenvalue
-RunRecord.write_result = lambda self, result: os.kill(os.getpid(), signal.SIGKILL)
-config = RunConfig.model_validate_json(Path(sys.argv[1]).read_text())
-execute(config, Path(sys.argv[2]), Path(sys.argv[3]), torch.device("cpu"), progress=False)
-"""
 
 
 def test_a_run_killed_after_its_stop_decision_finishes_without_training_on(tmp_path, reference_data_dir, monkeypatch):
