@@ -156,6 +156,16 @@ def test_space_tolerances_override_the_defaults(baseline, tmp_path):
         load_baseline(lenient)
 
 
+def test_a_metric_missing_from_the_baseline_is_reported_not_raised(baseline, tmp_path):
+    document = yaml.safe_load(baseline.read_text())
+    del document["runs"]["nb201/cifar10/darts/0"]["values"]["genotype_ops"]
+    older = tmp_path / "older.yaml"
+    older.write_text(yaml.safe_dump(document))
+    rows = compare(load_baseline(older), summarise_runs(baseline.parent / "results"))
+    (row,) = [r for r in rows if not r.ok]
+    assert (row.run, row.metric, row.note) == ("nb201/cifar10/darts/0", "genotype_ops", "missing on one side")
+
+
 def test_missing_and_new_runs_fail(baseline, tmp_path):
     document = yaml.safe_load(baseline.read_text())
     document["runs"]["s1/cifar10/darts/0"] = document["runs"].pop("s3/cifar10/darts/0")
@@ -184,6 +194,25 @@ def test_sweep_runs_get_their_own_keys(baseline, tmp_path):
         "nb201/cifar10/rdarts_l2/0/strength=0.1",
         "nb201/cifar10/rdarts_l2/0/strength=0.2",
     }
+
+
+def test_epochs_abandoned_by_a_rollback_do_not_count(baseline, tmp_path):
+    import json
+    import shutil
+
+    source = next((baseline.parent / "results").glob("runs/nb201/*/*/*"))
+    target = tmp_path / source.relative_to(baseline.parent / "results")
+    shutil.copytree(source, target)
+    # Segment 0 logs epochs 0-5 and rolls back to 3; segment 1 redoes epoch 4 and stops there.
+    logged = [(0, e) for e in range(6)] + [(1, 4)]
+    rows = [
+        {"segment": seg, "epoch": e, "skip_cell": 10 * seg + e, "eigenvalue": 1.0 + seg, "eval_valid_acc": 50.0 + seg}
+        for seg, e in logged
+    ]
+    (target / "metrics.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
+    (summary,) = summarise_runs(tmp_path).values()
+    assert summary.values["skip_per_epoch"] == [0, 1, 2, 3, 14]
+    assert summary.values["final_valid_acc"] == 51.0 and summary.values["eigenvalue_final"] == 2.0
 
 
 def test_bad_inputs_get_clear_errors(baseline, tmp_path):
