@@ -31,7 +31,7 @@ def status(data_dir: str | None) -> None:
     for st in statuses:
         if st.error:
             click.echo(f"\n{st.name}: {st.error}")
-        elif st.missing:
+        if st.missing:
             more = f" and {len(st.missing) - 3} more" if len(st.missing) > 3 else ""
             hint = get_spec(st.name).how_to_obtain()
             click.echo(f"\n{st.name}: missing {', '.join(st.missing[:3])}{more}. To get it: {hint}")

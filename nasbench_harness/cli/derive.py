@@ -31,7 +31,7 @@ def read_alphas(path: Path, cell_types: tuple[str, ...]) -> dict[str, np.ndarray
             raw = np.load(path, allow_pickle=False)
         else:
             raw = json.loads(path.read_text())
-    except (OSError, ValueError, zipfile.BadZipFile, UnicodeDecodeError) as err:
+    except (OSError, EOFError, ValueError, zipfile.BadZipFile, UnicodeDecodeError) as err:
         reason = err.strerror if isinstance(err, OSError) and err.strerror else str(err).splitlines()[0]
         raise ConfigError(f"cannot read α from {path}: {reason}") from None
     if not isinstance(raw, dict):

@@ -12,11 +12,15 @@ from nasbench_harness.errors import HarnessError
 _RESULTS_DIR = click.argument("results_dir", type=click.Path(file_okay=False, path_type=Path))
 
 
+def _check_results_dir(results_dir: Path) -> None:
+    if not (results_dir / "runs").is_dir():
+        raise HarnessError(f"{results_dir} holds no runs/ folder: pass the --results-dir given to `nasbench run`")
+
+
 def _load(results_dir: Path):
     from nasbench_harness.results import load_results
 
-    if not (results_dir / "runs").is_dir():
-        raise HarnessError(f"{results_dir} holds no runs/ folder: pass the --results-dir given to `nasbench run`")
+    _check_results_dir(results_dir)
     return load_results(results_dir)
 
 
@@ -76,6 +80,6 @@ def report(results_dir: Path, out_dir: Path, pdf: bool) -> None:
     """Write a self-contained HTML + Markdown report with tables and figures."""
     from nasbench_harness.results import write_report
 
-    _load(results_dir)
+    _check_results_dir(results_dir)
     written = write_report(results_dir, out_dir, pdf=pdf)
     click.echo(f"wrote {written.html}, {written.markdown} and {len(written.images)} images")

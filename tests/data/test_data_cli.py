@@ -39,6 +39,16 @@ def test_status_reports_corrupt_files(tmp_path: Path, write_batch) -> None:
     assert "corrupt" in result.output and f"{folder / 'test'} is not a readable" in result.output
 
 
+def test_status_reports_corrupt_and_missing_files_together(tmp_path: Path) -> None:
+    folder = tmp_path / "cifar-10-batches-py"
+    folder.mkdir()
+    (folder / "test_batch").write_bytes(b"\x80\x02}q")  # the test split corrupt, the train split missing
+    result = _run("status", "--data-dir", str(tmp_path))
+    assert result.exit_code == 0, result.output
+    assert f"{folder / 'test_batch'} is not a readable" in result.output
+    assert "cifar10: missing" in result.output and "To get it: run `nasbench data download cifar10`" in result.output
+
+
 def test_status_uses_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("NASBENCH_DATA", str(tmp_path))
     result = _run("status")

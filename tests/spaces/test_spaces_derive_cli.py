@@ -97,6 +97,8 @@ def test_unknown_space_suggests(tmp_path):
         ("missing.npy", None, "No such file"),
         ("bad.npz", b"not a zip", "cannot read"),
         ("bad.npy", b"garbage", "cannot read"),
+        ("empty.npy", b"", "cannot read"),
+        ("empty.npz", b"", "cannot read"),
         ("bad.json", b"{not json", "cannot read"),
         ("ragged.json", b"[[1, 2], [3]]", "not a numeric matrix"),
         ("alphas.txt", b"1 2 3", "unsupported file type '.txt'"),
