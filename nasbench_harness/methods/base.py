@@ -104,6 +104,14 @@ class Method:
     def lr(self) -> float:
         return float(self.w_optimizer.param_groups[0]["lr"])
 
+    @property
+    def weight_decay(self) -> float:
+        return float(self.w_optimizer.param_groups[0]["weight_decay"])
+
+    def set_weight_decay(self, value: float) -> None:
+        for group in self.w_optimizer.param_groups:
+            group["weight_decay"] = value
+
     def step(self, train: Batch, valid: Batch) -> dict[str, float]:
         """One search step; returns per-step figures (losses, accuracies) for the epoch averages."""
         raise NotImplementedError

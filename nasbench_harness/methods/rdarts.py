@@ -88,8 +88,7 @@ class RDartsL2(RDarts):
 
     def __init__(self, net: Supernet, config: RunConfig, device: torch.device):
         super().__init__(net, config, device)
-        for group in self.w_optimizer.param_groups:
-            group["weight_decay"] = self.strength
+        self.set_weight_decay(self.strength)
 
     def describe(self) -> dict[str, Any]:
         return {**super().describe(), "weight_decay": self.strength, "replaces": "train.weight_decay"}

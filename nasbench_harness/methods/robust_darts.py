@@ -118,8 +118,6 @@ class DartsEs(Darts):
         self.stopped: dict[str, Any] | None = None
 
     def on_epoch_end(self, epoch: int, row: Mapping[str, Any]) -> EpochDecision:
-        if self.stopped is not None:  # a run resumed after its stop decision: repeat it
-            return self._stop_decision()
         value = row.get("eigenvalue")
         if value is None:
             return CONTINUE
@@ -136,15 +134,11 @@ class DartsEs(Darts):
             "ratio": signal.ratio,
             "genotype": signal.genotype,
         }
-        return self._stop_decision()
-
-    def _stop_decision(self) -> EpochDecision:
-        assert self.stopped is not None
         return EpochDecision(
             "stop",
-            genotype=self.net.space.parse_genotype(self.stopped["genotype"]),
-            reason=f"eigenvalue local-average ratio {self.stopped['ratio']:.3f} at epoch "
-            f"{self.stopped['decided_at']}; genotype of epoch {self.stopped['stop_epoch']}",
+            genotype=self.net.space.parse_genotype(signal.genotype),
+            reason=f"eigenvalue local-average ratio {signal.ratio:.3f} at epoch {epoch}; "
+            f"genotype of epoch {signal.epoch}",
         )
 
     def state_dict(self) -> dict[str, Any]:
@@ -196,14 +190,6 @@ class DartsAda(DartsEs):
         #: One entry per rollback: when, where to, the new weight decay and the genotype left behind.
         self.rollbacks: list[dict[str, Any]] = []
 
-    @property
-    def weight_decay(self) -> float:
-        return float(self.w_optimizer.param_groups[0]["weight_decay"])
-
-    def _set_weight_decay(self, value: float) -> None:
-        for group in self.w_optimizer.param_groups:
-            group["weight_decay"] = value
-
     def on_signal(self, signal: StopSignal, epoch: int) -> EpochDecision:
         raised = self.weight_decay * self.args.weight_decay_factor
         if raised > self.args.max_weight_decay * (1 + 1e-9):
@@ -217,7 +203,7 @@ class DartsAda(DartsEs):
                 "genotype_at_rollback": signal.genotype,
             }
         )
-        self._set_weight_decay(raised)
+        self.set_weight_decay(raised)
         return EpochDecision(
             "rollback",
             rollback_to=signal.epoch,
@@ -227,7 +213,7 @@ class DartsAda(DartsEs):
     def after_rollback(self, method_state: Mapping[str, Any], epoch: int) -> None:
         """The snapshot restored weights, α, optimizers and the tracker of `epoch`; carry the decision."""
         self.rollbacks = copy.deepcopy(method_state["ada"]["rollbacks"])
-        self._set_weight_decay(self.rollbacks[-1]["weight_decay"])
+        self.set_weight_decay(self.rollbacks[-1]["weight_decay"])
         if self.args.tracker_after_rollback == "fresh":
             self.measurements = []
 
