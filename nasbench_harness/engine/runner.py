@@ -31,6 +31,7 @@ from nasbench_harness.engine.checkpoint import load_checkpoint, rng_state, save_
 from nasbench_harness.engine.record import RunRecord
 from nasbench_harness.errors import HarnessError
 from nasbench_harness.methods import EpochDecision, Method, get_method_class
+from nasbench_harness.methods.base import accuracy_on
 from nasbench_harness.metrics import EpochState, compute_epoch_metrics
 from nasbench_harness.spaces import get_space
 
@@ -310,6 +311,7 @@ class SearchRun:
                 bar.set_postfix({k: f"{v / (step + 1):.3f}" for k, v in sums.items()}, refresh=False)
         if bar is not None:
             bar.close()
+        self.method.after_train_steps()
         train_seconds = time.perf_counter() - start
         row: dict[str, Any] = {"epoch": epoch, "segment": segment, "lr": lr, "steps": steps}
         row.update({k: v / steps for k, v in sums.items()})
@@ -324,20 +326,17 @@ class SearchRun:
         """Supernet accuracy (%) on the validation split, no augmentation, with the method's mixing."""
         self.net.eval()
         idx = torch.as_tensor(self.split.valid_idx)
-        correct = total = 0
-        for x, y in eval_batches(
+        batches = eval_batches(
             self.dataset.train_images[idx],
             self.dataset.train_labels[idx],
             batch_size=self.config.data.eval_batch_size,
             device=self.device,
             mean=self.dataset.mean,
             std=self.dataset.std,
-        ):
-            logits = self.net(x, self.method.mixing_weights())
-            correct += (logits.argmax(1) == y).sum().item()
-            total += y.numel()
+        )
+        acc = accuracy_on(self.net, batches, self.method.mixing_weights())
         self.net.train()
-        return 100.0 * correct / max(total, 1)
+        return acc
 
 
 def _progress(total: int, description: str, enabled: bool):

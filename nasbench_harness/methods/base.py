@@ -8,7 +8,7 @@ Everything it needs to resume lives in `state_dict`.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
@@ -116,6 +116,9 @@ class Method:
         """One search step; returns per-step figures (losses, accuracies) for the epoch averages."""
         raise NotImplementedError
 
+    def after_train_steps(self) -> None:
+        """Called after the epoch's last step, before the epoch is evaluated (epoch-end selection)."""
+
     def forward_loss(self, batch: Batch, weights: MixingWeights | None = None) -> tuple[Tensor, Tensor]:
         x, y = batch
         logits = self.net(x, self.mixing_weights() if weights is None else weights)
@@ -164,6 +167,16 @@ class Method:
 
 def accuracy(logits: Tensor, labels: Tensor) -> float:
     return (logits.detach().argmax(dim=1) == labels).float().mean().item() * 100.0
+
+
+@torch.no_grad()
+def accuracy_on(net: nn.Module, batches: Iterable[Batch], weights: MixingWeights | None) -> float:
+    """Accuracy (%) of the supernet mixed with `weights` over `batches` (the caller sets eval mode)."""
+    correct = total = 0
+    for x, y in batches:
+        correct += (net(x, weights).argmax(1) == y).sum().item()
+        total += y.numel()
+    return 100.0 * correct / max(total, 1)
 
 
 METHODS: Registry[type[Method]] = Registry("method")

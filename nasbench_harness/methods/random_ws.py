@@ -24,7 +24,7 @@ from torch import Tensor
 from nasbench_harness.config import RunConfig
 from nasbench_harness.data import eval_batches
 from nasbench_harness.data.pipeline import epoch_generator
-from nasbench_harness.methods.base import Batch, Method, register_method
+from nasbench_harness.methods.base import Batch, Method, accuracy_on, register_method
 from nasbench_harness.mixing import Mixer, SampledSum
 from nasbench_harness.spaces import Genotype, Supernet
 from nasbench_harness.spaces.space import DartsFamilySpace, SearchSpace
@@ -95,37 +95,21 @@ class RandomWS(Method):
         self.space = net.space
         self.current: Arch = sample_arch(self.space, torch.Generator().manual_seed(config.seed))
         self.selection: dict[str, Any] | None = None
-        self.steps_this_epoch = 0
 
     def mixing_weights(self) -> dict[str, Tensor]:
         """The step's sample while training; the selected architecture once there is one."""
         return arch_weights(self.space, self.current, self.net.arch_parameters()[0])
 
-    def set_epoch(self, epoch: int, lr: float) -> None:
-        super().set_epoch(epoch, lr)
-        self.steps_this_epoch = 0
-
     def step(self, train: Batch, valid: Batch) -> dict[str, float]:
         self.current = sample_arch(self.space)
-        stats = self.weight_step(train)
-        self.steps_this_epoch += 1
-        last_epoch = self.epoch == self.config.train.epochs - 1
-        if (
-            self.batches is not None
-            and self.steps_this_epoch == len(self.batches)
-            and (last_epoch or self.args.select_every_epoch)
-        ):
-            self.select()
-        return stats
+        return self.weight_step(train)
 
-    @torch.no_grad()
+    def after_train_steps(self) -> None:
+        if self.epoch == self.config.train.epochs - 1 or self.args.select_every_epoch:
+            self.select()
+
     def accuracy(self, arch: Arch, batches: list[Batch]) -> float:
-        weights = arch_weights(self.space, arch, self.net.arch_parameters()[0])
-        correct = total = 0
-        for x, y in batches:
-            correct += (self.net(x, weights).argmax(1) == y).sum().item()
-            total += y.numel()
-        return 100.0 * correct / max(total, 1)
+        return accuracy_on(self.net, batches, arch_weights(self.space, arch, self.net.arch_parameters()[0]))
 
     def select(self) -> None:
         """Their protocol: `eval_archs` samples on a few validation batches, the `top_k` on all of it."""
