@@ -25,6 +25,12 @@ Device = Literal["auto", "cpu", "cuda"]
 SplitProtocol = Literal["half", "nb201", "full"]
 
 
+def canonical_hash(payload: Any) -> str:
+    """12 hex digits of the SHA-256 of `payload` as canonical JSON (sorted keys, no spaces)."""
+    canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()[:12]
+
+
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -84,8 +90,7 @@ class RunConfig(Strict):
 
     def config_hash(self) -> str:
         """Hash of every result-changing field (paths and device are not part of a config)."""
-        canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
-        return hashlib.sha256(canonical.encode()).hexdigest()[:12]
+        return canonical_hash(self.model_dump(mode="json"))
 
     def run_id(self) -> str:
         return f"{self.seed}-{self.config_hash()}"

@@ -8,6 +8,7 @@ RNG state travels in the checkpoint).
 
 from __future__ import annotations
 
+import functools
 import math
 import platform
 import random
@@ -84,6 +85,7 @@ def _dataset(config: RunConfig, data_dir: Path) -> Dataset:
     return _DATASETS[key]
 
 
+@functools.cache
 def git_commit() -> str | None:
     try:
         out = subprocess.run(

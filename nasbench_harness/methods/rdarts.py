@@ -15,15 +15,13 @@ group (all config fields equal but the strength), for the results layer.
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 import torch
 from pydantic import BaseModel, ConfigDict, Field
 
-from nasbench_harness.config import RunConfig
+from nasbench_harness.config import RunConfig, canonical_hash
 from nasbench_harness.methods.base import register_method
 from nasbench_harness.methods.darts import Darts
 from nasbench_harness.spaces import Supernet
@@ -130,8 +128,7 @@ def sweep_group(config: Mapping[str, Any]) -> str:
     """The sweep a run belongs to: a hash of its config (RunConfig dump) without `method_args.strength`."""
     stripped = dict(config)
     stripped["method_args"] = {k: v for k, v in dict(config.get("method_args", {})).items() if k != "strength"}
-    canonical = json.dumps(stripped, sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256(canonical.encode()).hexdigest()[:12]
+    return canonical_hash(stripped)
 
 
 def select_best(results: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:

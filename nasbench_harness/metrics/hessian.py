@@ -30,6 +30,7 @@ from typing import Any, Literal
 
 import torch
 from torch import Tensor, nn
+from torch.nn import functional as F
 
 from nasbench_harness.metrics.base import EpochState, register_epoch_metric
 
@@ -68,12 +69,11 @@ def _measurement(net: nn.Module) -> Iterator[None]:
 
 
 def _alpha_gradient(
-    net: nn.Module, batches: Sequence[Batch], mixing: MixingFn | None, criterion: nn.Module | None
+    net: nn.Module, batches: Sequence[Batch], mixing: MixingFn | None
 ) -> tuple[list[Tensor], Tensor]:
     """α and the flat gradient of the mean validation loss over `batches`, with its graph kept."""
     alphas = list(net.arch_parameters())
-    criterion = criterion or nn.CrossEntropyLoss()
-    loss = sum(criterion(net(x, mixing() if mixing else None), y) for x, y in batches) / len(batches)
+    loss = sum(F.cross_entropy(net(x, mixing() if mixing else None), y) for x, y in batches) / len(batches)
     grads = torch.autograd.grad(loss, alphas, create_graph=True, allow_unused=True, materialize_grads=True)
     return alphas, torch.cat([g.reshape(-1) for g in grads])
 
@@ -100,7 +100,6 @@ def alpha_hessian(
     *,
     mixing: MixingFn | None = None,
     arch_weight_decay: float = 0.0,
-    criterion: nn.Module | None = None,
 ) -> Tensor:
     """The dense Hessian of the validation loss over the concatenated α (RobustDARTS `_hessian`).
 
@@ -109,7 +108,7 @@ def alpha_hessian(
     RobustDARTS mirrors the upper triangle: the two differ by floating-point rounding only.
     """
     with _measurement(net):
-        alphas, flat = _alpha_gradient(net, _as_batches(batch), mixing, criterion)
+        alphas, flat = _alpha_gradient(net, _as_batches(batch), mixing)
         eye = torch.eye(flat.numel(), dtype=flat.dtype, device=flat.device)
         hessian = torch.stack([_second_derivative(flat, alphas, eye[i]) for i in range(flat.numel())])
     hessian = hessian.detach() + arch_weight_decay * eye
@@ -123,7 +122,6 @@ def lanczos_max_eigenvalue(
     tol: float = 1e-3,
     max_iter: int | None = None,
     generator: torch.Generator | None = None,
-    dtype: torch.dtype = torch.float64,
     device: torch.device | str = "cpu",
 ) -> tuple[float, int, bool]:
     """Largest algebraic eigenvalue of a symmetric operator given by `matvec` on R^n.
@@ -140,7 +138,7 @@ def lanczos_max_eigenvalue(
     off: list[float] = []
     theta = float("nan")
     for k in range(max_iter):
-        w = matvec(basis[-1].to(dtype)).to(torch.float64)
+        w = matvec(basis[-1]).to(torch.float64)
         diag.append(float(w @ basis[-1]))
         stacked = torch.stack(basis)
         for _ in range(2):  # twice is enough to keep the basis orthogonal to machine precision
@@ -171,7 +169,6 @@ def dominant_eigenvalue(
     tol: float = 1e-3,
     max_iter: int | None = None,
     seed: int = 0,
-    criterion: nn.Module | None = None,
 ) -> EigenResult:
     """max eigenvalue of ∇²_α L_valid (+ wd·I) on `batch` (or the mean loss over several batches).
 
@@ -180,13 +177,13 @@ def dominant_eigenvalue(
     """
     start = time.perf_counter()
     if mode == "exact":
-        hessian = alpha_hessian(net, batch, mixing=mixing, arch_weight_decay=arch_weight_decay, criterion=criterion)
+        hessian = alpha_hessian(net, batch, mixing=mixing, arch_weight_decay=arch_weight_decay)
         value = float(torch.linalg.eigvalsh(hessian.double())[-1])
         return EigenResult(value, mode, hessian.shape[0], True, time.perf_counter() - start)
     if mode != "fast":
         raise ValueError(f"eigenvalue mode must be 'exact' or 'fast', got {mode!r}")
     with _measurement(net):
-        alphas, flat = _alpha_gradient(net, _as_batches(batch), mixing, criterion)
+        alphas, flat = _alpha_gradient(net, _as_batches(batch), mixing)
 
         def hvp(v: Tensor) -> Tensor:
             v = v.to(flat.dtype)

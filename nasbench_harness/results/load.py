@@ -10,7 +10,6 @@ is never averaged in silently. Rows are collected as plain dicts and turned into
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -20,6 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from nasbench_harness.config import canonical_hash
 from nasbench_harness.errors import HarnessError
 
 try:
@@ -90,16 +90,12 @@ def _read_metrics(path: Path) -> list[dict[str, Any]]:
     return rows
 
 
-def _short_hash(payload: Any) -> str:
-    return hashlib.sha256(json.dumps(payload, sort_keys=True, separators=(",", ":")).encode()).hexdigest()[:12]
-
-
 def setting_key(config: Mapping[str, Any]) -> str:
     """Hash of the config without seed and swept strength: the runs a table row averages over."""
     reduced = {k: v for k, v in config.items() if k != "seed"}
     if config.get("method") in SWEEP_METHODS:
         reduced["method_args"] = {k: v for k, v in (config.get("method_args") or {}).items() if k != SWEEP_PARAM}
-    return _short_hash(reduced)
+    return canonical_hash(reduced)
 
 
 def _bn_setting(network: Mapping[str, Any]) -> str:
