@@ -8,8 +8,8 @@ import click
 
 from nasbench_harness.cli.data import DATA_DIR_HELP, data
 from nasbench_harness.datadir import resolve_data_dir
+from nasbench_harness.fileio import file_digest
 from nasbench_harness.groundtruth import convert_nb201
-from nasbench_harness.groundtruth.files import file_sha256
 
 
 @data.command("convert-nb201")
@@ -27,7 +27,7 @@ def convert_nb201_command(src: Path, output: Path | None, data_dir: str | None, 
     """Convert SRC (a NATS-tss-* directory or .pickle.pbz2, or a NAS-Bench-201 .pth) to the compact table."""
     out = output or resolve_data_dir(data_dir) / "nb201" / "nb201_ground_truth.csv.gz"
     frame = convert_nb201(src, out, overwrite=force)
-    click.echo(f"wrote {out} ({len(frame)} cells, sha256 {file_sha256(out)[:12]})")
+    click.echo(f"wrote {out} ({len(frame)} cells, sha256 {file_digest(out)[:12]})")
     for column in frame.columns[2:]:
         missing = int(frame[column].isna().sum())
         if missing:

@@ -5,7 +5,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import tarfile
@@ -15,15 +14,16 @@ import zlib
 from dataclasses import dataclass
 from http.client import HTTPException, HTTPResponse
 from pathlib import Path, PurePosixPath
+from typing import BinaryIO
 
 from tqdm import tqdm
 
 from nasbench_harness import __version__
 from nasbench_harness.data.registry import get_spec
 from nasbench_harness.errors import DataError
+from nasbench_harness.fileio import CHUNK, atomic_write, file_digest
 
 OFFLINE_ENV = "NASBENCH_OFFLINE"
-CHUNK = 1 << 20
 TIMEOUT_S = 60.0
 
 
@@ -116,7 +116,7 @@ def download_file(url: str, dest: Path, md5: str, *, progress: bool = True) -> N
     if response is not None:
         with response:
             _write(response, part, offset, url, progress)
-    actual = file_md5(part)
+    actual = file_digest(part, "md5")
     if actual != md5:
         part.unlink()
         raise DataError(
@@ -176,16 +176,13 @@ def _write(response: HTTPResponse, part: Path, offset: int, url: str, progress: 
             )
 
 
-def file_md5(path: Path) -> str:
-    digest = hashlib.md5(usedforsecurity=False)
-    with path.open("rb") as fh:
-        while chunk := fh.read(CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
+def _copy(src: BinaryIO, target: Path) -> None:
+    with target.open("wb") as dst:
+        shutil.copyfileobj(src, dst, CHUNK)
 
 
 def extract_tar(archive: Path, root: Path) -> None:
-    """Unpack regular files into `root`, each written to `.part` and renamed, so a crash leaves no half file.
+    """Unpack regular files into `root`, each written atomically, so a crash leaves no half file.
 
     Only plain relative paths are accepted (no links, no `..`), since the archive came over the network.
     """
@@ -197,13 +194,9 @@ def extract_tar(archive: Path, root: Path) -> None:
                 rel = PurePosixPath(member.name)
                 if not member.isfile() or rel.is_absolute() or ".." in rel.parts:
                     raise DataError(f"{archive}: refusing to extract {member.name!r} (not a plain relative file)")
-                target = root.joinpath(*rel.parts)
-                target.parent.mkdir(parents=True, exist_ok=True)
-                tmp = target.with_name(target.name + ".part")
                 src = tar.extractfile(member)
                 assert src is not None  # regular files always have contents
-                with src, tmp.open("wb") as dst:
-                    shutil.copyfileobj(src, dst, CHUNK)
-                os.replace(tmp, target)
+                with src:
+                    atomic_write(root.joinpath(*rel.parts), lambda tmp, src=src: _copy(src, tmp))
     except (tarfile.TarError, EOFError, zlib.error) as err:
         raise DataError(f"{archive} is not a readable .tar.gz archive ({err}); run the download again") from None

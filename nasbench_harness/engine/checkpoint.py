@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from nasbench_harness.engine.record import atomic_write_bytes
+from nasbench_harness.fileio import atomic_write_bytes
 
 
 def rng_state() -> dict[str, Any]:

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from nasbench_harness.errors import DataError
-from nasbench_harness.groundtruth.files import atomic_write
+from nasbench_harness.fileio import atomic_write
 from nasbench_harness.groundtruth.nb201 import NB201GroundTruth
 from nasbench_harness.groundtruth.nb201_backends import open_backend
 from nasbench_harness.groundtruth.nb201_spec import NUM_ARCHS, TABLE_COLUMNS

@@ -18,7 +18,8 @@ import numpy as np
 import pandas as pd
 
 from nasbench_harness.errors import DataError
-from nasbench_harness.groundtruth.files import atomic_write, file_sha256, user_cache_dir
+from nasbench_harness.fileio import atomic_write, file_digest
+from nasbench_harness.groundtruth.files import user_cache_dir
 from nasbench_harness.groundtruth.nb201_spec import REQUIRED_COLUMNS, TABLE_COLUMNS
 
 TABLE_SUFFIXES = (".csv", ".csv.gz", ".parquet")
@@ -48,7 +49,7 @@ class TableBackend:
 
     def __init__(self, source: Path, cache_dir: Path | None = None) -> None:
         self.source = source
-        self.sha256 = file_sha256(source)
+        self.sha256 = file_digest(source)
         self.cache_path: Path | None = None
         is_parquet = source.name.endswith(".parquet")
         frame = _read(source, pd.read_parquet) if is_parquet else self._cached_frame(cache_dir)
@@ -139,7 +140,7 @@ class _OfficialBackend:
     @cached_property
     def sha256(self) -> str:
         """Hashed on first request only: official files are gigabytes."""
-        return file_sha256(self.hashed_file)
+        return file_digest(self.hashed_file)
 
     def provenance(self) -> dict[str, str]:
         prov = {

@@ -19,7 +19,7 @@ import numpy as np
 
 from nasbench_harness.datadir import resolve_data_dir
 from nasbench_harness.errors import DataError, SpaceError
-from nasbench_harness.groundtruth.files import file_sha256
+from nasbench_harness.fileio import file_digest
 from nasbench_harness.spaces.genotype import DartsGenotype, Gene
 
 if TYPE_CHECKING:
@@ -76,7 +76,7 @@ class NB301Surrogate:
 
     @cached_property
     def sha256(self) -> str:
-        return file_sha256(self.directory / "model.onnx")
+        return file_digest(self.directory / "model.onnx")
 
     def provenance(self) -> dict[str, str]:
         return {
