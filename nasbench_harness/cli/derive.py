@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import zipfile
 from pathlib import Path
+from typing import Any
 
 import click
 import numpy as np
@@ -15,8 +16,8 @@ from nasbench_harness.errors import ConfigError, SpaceError
 FORMATS = ".npz (one array per cell type), .npy (one array), .json"
 
 
-def read_alphas(path: Path, cell_types: tuple[str, ...]) -> dict[str, np.ndarray]:
-    """α arrays keyed by cell type from an .npz, .npy or JSON file; shapes are checked by the space.
+def read_alphas(path: Path, cell_types: tuple[str, ...]) -> dict[str, Any]:
+    """α arrays (or nested lists) keyed by cell type from an .npz, .npy or JSON file; the space checks them.
 
     A single array (.npy, a bare JSON list) is accepted only where the space has one cell type.
     """
@@ -41,13 +42,7 @@ def read_alphas(path: Path, cell_types: tuple[str, ...]) -> dict[str, np.ndarray
                 "give an .npz or a JSON object with one array per cell type"
             )
         raw = {cell_types[0]: raw}
-    alphas = {}
-    for cell_type, value in raw.items():
-        try:
-            alphas[str(cell_type)] = np.asarray(value, dtype=np.float64)
-        except (TypeError, ValueError):
-            raise SpaceError(f"{path}: {cell_type!r} is not a numeric matrix") from None
-    return alphas
+    return {str(cell_type): value for cell_type, value in raw.items()}
 
 
 @main.command()
@@ -64,8 +59,7 @@ def derive(space_name: str, alphas_path: Path) -> None:
     from nasbench_harness.spaces import get_space, op_counts
 
     space = get_space(space_name)
-    alphas = space.check_alphas(read_alphas(alphas_path, space.cell_types), source=str(alphas_path))
-    genotype = space.derive(alphas)
+    genotype = space.derive(read_alphas(alphas_path, space.cell_types), source=str(alphas_path))
     click.echo(str(genotype))
     counts = op_counts(genotype)
     for cell_type in space.cell_types:

@@ -53,7 +53,10 @@ class SearchSpace(ABC):
             )
         checked = {}
         for cell_type, shape in expected.items():
-            array = np.asarray(alphas[cell_type], dtype=np.float64)
+            try:
+                array = np.asarray(alphas[cell_type], dtype=np.float64)
+            except (TypeError, ValueError):
+                raise SpaceError(f"{source}: {cell_type!r} is not a numeric matrix") from None
             if array.shape != shape:
                 raise SpaceError(
                     f"{source}: array {cell_type!r} has shape {array.shape}; space {self.name!r} expects "
@@ -64,9 +67,10 @@ class SearchSpace(ABC):
             checked[cell_type] = array
         return checked
 
-    def derive(self, alphas: Mapping[str, np.ndarray]) -> Genotype:
-        """The discrete architecture from α logits (softmax is applied as the original code does)."""
-        checked = self.check_alphas(alphas)
+    def derive(self, alphas: Mapping[str, np.ndarray], source: str = "α") -> Genotype:
+        """The discrete architecture from α logits (softmax is applied as the original code does);
+        `source` names where α came from in error messages."""
+        checked = self.check_alphas(alphas, source)
         return self.derive_from_weights({t: softmax(a) for t, a in checked.items()})
 
     @abstractmethod
