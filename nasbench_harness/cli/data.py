@@ -9,6 +9,7 @@ from nasbench_harness.data import DatasetStatus, dataset_status, download_datase
 from nasbench_harness.datadir import resolve_data_dir
 
 DATA_DIR_HELP = "Data directory (default: $NASBENCH_DATA, else the per-user cache)."
+data_dir_option = click.option("--data-dir", type=click.Path(file_okay=False), default=None, help=DATA_DIR_HELP)
 
 
 @main.group()
@@ -17,7 +18,7 @@ def data() -> None:
 
 
 @data.command()
-@click.option("--data-dir", type=click.Path(file_okay=False), default=None, help=DATA_DIR_HELP)
+@data_dir_option
 def status(data_dir: str | None) -> None:
     """Show, per dataset, whether it is present, where it was looked for and its image counts."""
     root = resolve_data_dir(data_dir)
@@ -47,7 +48,7 @@ def _counts(st: DatasetStatus) -> str:
 
 @data.command()
 @click.argument("name", type=click.Choice(list_datasets()))
-@click.option("--data-dir", type=click.Path(file_okay=False), default=None, help=DATA_DIR_HELP)
+@data_dir_option
 @click.option("--extra", is_flag=True, help="SVHN: also fetch extra_32x32.mat (531k images, 1.3 GB).")
 @click.option("--force", is_flag=True, help="Download again even if the files are already there.")
 def download(name: str, data_dir: str | None, extra: bool, force: bool) -> None:

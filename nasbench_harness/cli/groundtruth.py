@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from nasbench_harness.cli.data import DATA_DIR_HELP, data
+from nasbench_harness.cli.data import data, data_dir_option
 from nasbench_harness.datadir import resolve_data_dir
 from nasbench_harness.fileio import file_digest
 from nasbench_harness.groundtruth import convert_nb201
@@ -21,7 +21,7 @@ from nasbench_harness.groundtruth import convert_nb201
     default=None,
     help="Table to write (.csv.gz, .csv or .parquet); default <data-dir>/nb201/nb201_ground_truth.csv.gz.",
 )
-@click.option("--data-dir", type=click.Path(file_okay=False), default=None, help=DATA_DIR_HELP)
+@data_dir_option
 @click.option("--force", is_flag=True, help="Replace the output if it exists.")
 def convert_nb201_command(src: Path, output: Path | None, data_dir: str | None, force: bool) -> None:
     """Convert SRC (a NATS-tss-* directory or .pickle.pbz2, or a NAS-Bench-201 .pth) to the compact table."""
