@@ -185,11 +185,7 @@ def _nb201_pool(src: Source, modules: list[nn.Module]) -> list[Tensor]:
 
 def _factorized_reduce(src: Source, modules: list[nn.Module]) -> list[Tensor]:
     """DARTS skip_connect at stride 2: the shared ReLU, then the two offset convs and BN per edge."""
-    h = src.relu
-    return [
-        module.bn(torch.cat([module.conv_1(h), module.conv_2(h[:, :, 1:, 1:])], dim=1))  # type: ignore[operator]
-        for module in modules
-    ]
+    return [module.reduce(src.relu) for module in modules]  # type: ignore[operator]
 
 
 #: Op classes the fast path computes itself; any other op runs as its module.

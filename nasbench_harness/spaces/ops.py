@@ -108,8 +108,11 @@ class FactorizedReduce(nn.Module):
         self.bn = nn.BatchNorm2d(c_out, affine=affine)
 
     def forward(self, x: Tensor) -> Tensor:
-        x = self.relu(x)
-        return self.bn(torch.cat([self.conv_1(x), self.conv_2(x[:, :, 1:, 1:])], dim=1))
+        return self.reduce(self.relu(x))
+
+    def reduce(self, h: Tensor) -> Tensor:
+        """Everything after the ReLU (the fused path shares one ReLU between edges)."""
+        return self.bn(torch.cat([self.conv_1(h), self.conv_2(h[:, :, 1:, 1:])], dim=1))
 
 
 OpFactory = Callable[[int, int, bool], nn.Module]
