@@ -14,7 +14,7 @@ import hashlib
 import json
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal, get_args, get_origin
+from typing import Annotated, Any, Literal, get_args, get_origin
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, ValidationError, create_model
@@ -100,8 +100,16 @@ class RunConfig(Strict):
 
 
 def _partial(model: type[BaseModel]) -> type[BaseModel]:
-    """The same fields, all optional: a suite section sets only what it changes."""
-    fields = {name: (f.annotation | None, None) for name, f in model.model_fields.items()}
+    """The same fields and constraints, none required: a suite section sets only what it changes.
+
+    The placeholder default (None, never validated) is dropped by `_section_dict` (it dumps only the
+    keys the user set), so `null` written by the user reaches the merge and resets a nullable field
+    (`grad_clip: null`), and is a validation error, with file and line, on a field that is not nullable.
+    """
+    fields = {
+        name: (Annotated[(f.annotation, *f.metadata)] if f.metadata else f.annotation, None)
+        for name, f in model.model_fields.items()
+    }
     return create_model(f"Partial{model.__name__}", __config__=ConfigDict(extra="forbid"), **fields)
 
 
@@ -217,10 +225,9 @@ def _check_names(suite: SuiteConfig, path: Path, text: str) -> None:
 
 
 def _merge(base: dict[str, Any], update: Mapping[str, Any]) -> dict[str, Any]:
+    """`update` over `base`, recursively; a None in `update` is a value (it sets the key to null)."""
     merged = dict(base)
     for key, value in update.items():
-        if value is None:
-            continue
         if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
             merged[key] = _merge(dict(merged[key]), value)
         else:
@@ -229,7 +236,8 @@ def _merge(base: dict[str, Any], update: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _section_dict(sections: Sections) -> dict[str, Any]:
-    return {k: v for k, v in sections.model_dump(exclude_none=True).items() if v}
+    """The section keys the user wrote (explicit nulls included), nothing filled in by a default."""
+    return sections.model_dump(include=set(Sections.model_fields), exclude_unset=True)
 
 
 def expand_suite(suite: SuiteConfig, source: str | Path = "<suite>") -> list[RunConfig]:
@@ -254,6 +262,10 @@ def expand_suite(suite: SuiteConfig, source: str | Path = "<suite>") -> list[Run
                 for layer in layers:
                     merged = _merge(merged, layer)
                 network = _network_for(get_space(space), merged.get("network", {}))
+                where = f"{method} on {space}"
+                train = _validated(TrainConfig, merged, "train", source, where)
+                data = _validated(DataConfig, merged, "data", source, where)
+                metrics = _validated(MetricsConfig, merged, "metrics", source, where)
                 try:
                     args = method_cls.Args.model_validate(merged.get("method_args", {}))
                 except ValidationError as err:
@@ -269,14 +281,25 @@ def expand_suite(suite: SuiteConfig, source: str | Path = "<suite>") -> list[Run
                                 dataset=dataset,
                                 seed=seed,
                                 profile=suite.profile,
-                                train=TrainConfig(**merged.get("train", {})),
-                                data=DataConfig(**merged.get("data", {})),
-                                metrics=MetricsConfig(**merged.get("metrics", {})),
+                                train=train,
+                                data=data,
+                                metrics=metrics,
                                 network=network,
                                 method_args=variant.model_dump(mode="json"),
                             )
                         )
     return runs
+
+
+def _validated(model: type[Strict], merged: Mapping[str, Any], section: str, source: str | Path, where: str) -> Any:
+    """A section from all layers combined; a combination no single layer shows (a validator across
+    fields) becomes a ConfigError naming the suite, the section and the run it applies to."""
+    try:
+        return model(**merged.get(section, {}))
+    except ValidationError as err:
+        path = Path(str(source))
+        text = path.read_text() if path.is_file() else None
+        raise ConfigError(_explain(err, path, text, None, where, (section,))) from None
 
 
 def _network_for(space: Any, network: Mapping[str, NetworkValue]) -> dict[str, NetworkValue]:
@@ -318,14 +341,22 @@ def _line(lines: dict[tuple[str, ...], int], loc: tuple[str, ...]) -> str:
 
 
 def _explain(
-    err: ValidationError, path: Path, text: str | None, model: type[BaseModel] | None = None, where: str | None = None
+    err: ValidationError,
+    path: Path,
+    text: str | None,
+    model: type[BaseModel] | None = None,
+    where: str | None = None,
+    within: tuple[str, ...] = (),
 ) -> str:
-    """One line per problem: file:line, the dotted key, what was expected, and a "did you mean"."""
+    """One line per problem: file:line, the dotted key, what was expected, and a "did you mean".
+
+    `within`: the key path of the validated model inside the suite (its errors' locations are relative).
+    """
     lines = _key_lines(text) if text else {}
     prefix = f"{where}: " if where else ""
     problems = []
     for e in err.errors():
-        loc = tuple(str(p) for p in e["loc"])
+        loc = within + tuple(str(p) for p in e["loc"])
         key = ".".join(loc) or "(top level)"
         at = f"{path}{_line(lines, loc)}: {prefix}"
         if e["type"] == "extra_forbidden":
@@ -336,6 +367,8 @@ def _explain(
             problems.append(f"{at}unknown key '{key}'.{hint}{known}")
         elif e["type"] == "missing":
             problems.append(f"{at}missing required key '{key}'.")
+        elif "input" in e and e["input"] is None:
+            problems.append(f"{at}key '{key}' cannot be null: {e['msg']}. Remove the key to keep the default.")
         else:
             problems.append(f"{at}key '{key}': {e['msg']} (got {e.get('input')!r}).")
     return "\n".join(problems)

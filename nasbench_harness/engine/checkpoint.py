@@ -65,4 +65,27 @@ def save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
 
 
 def load_checkpoint(path: Path, device: torch.device) -> dict[str, Any]:
-    return torch.load(path, map_location=device, weights_only=True)
+    """The payload with its tensors on `device`, except the RNG states: `torch.set_rng_state` takes only a
+    CPU ByteTensor and NumPy cannot read a CUDA tensor, so they stay on the CPU (map_location=device
+    would move them too, and every GPU resume and rollback would raise)."""
+    payload = torch.load(path, map_location="cpu", weights_only=True)
+    for key, value in payload.items():
+        if key != "rng":
+            payload[key] = _to_device(value, device)
+    return payload
+
+
+def _to_device(value: Any, device: torch.device) -> Any:
+    """Tensors moved to `device`, in place in dicts and lists (a state dict keeps its `_metadata`)."""
+    if isinstance(value, torch.Tensor):
+        return value.to(device)
+    if isinstance(value, dict):
+        for key, item in value.items():
+            value[key] = _to_device(item, device)
+        return value
+    if isinstance(value, list):
+        value[:] = [_to_device(item, device) for item in value]
+        return value
+    if isinstance(value, tuple):
+        return tuple(_to_device(item, device) for item in value)
+    return value

@@ -6,9 +6,12 @@ half-written record; `result.json` exists only for a finished run.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import math
 import os
+import platform
+import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -20,6 +23,51 @@ METRICS = "metrics.jsonl"
 CHECKPOINT = "checkpoint.pt"
 RESULT = "result.json"
 FAILED = "failed.json"
+LOCK = "run.lock"
+PREVIOUS = "previous"
+#: Moved aside first: without a checkpoint and a result, a half-finished move leaves a run that starts over.
+_MOVE_FIRST = (CHECKPOINT, RESULT)
+
+
+class RunLocked(Exception):
+    """Another live process holds the run directory; `holder` says which (pid, host)."""
+
+    def __init__(self, holder: str):
+        super().__init__(holder)
+        self.holder = holder
+
+
+class RunLock:
+    """An exclusive, non-blocking flock on `run.lock` in the run directory, held while a process runs it.
+
+    The kernel releases it when the holder exits or dies (SIGKILL, OOM killer), so there is no stale
+    lock to clean up; the file itself stays (unlinking it would let two processes lock two inodes).
+    The holder writes its pid and host into the file, for the message the others print.
+    """
+
+    def __init__(self, directory: Path):
+        directory.mkdir(parents=True, exist_ok=True)
+        self.fd = os.open(directory / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(self.fd, 4096, 0).decode(errors="replace").strip() or "pid and host not yet written"
+            os.close(self.fd)
+            raise RunLocked(holder) from None
+        except BaseException:
+            os.close(self.fd)
+            raise
+        os.ftruncate(self.fd, 0)
+        os.pwrite(self.fd, f"pid {os.getpid()}, host {platform.node()}\n".encode(), 0)
+
+    def release(self) -> None:
+        os.close(self.fd)
+
+    def __enter__(self) -> RunLock:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
 
 
 def atomic_write_json(path: Path, payload: Any) -> None:
@@ -90,3 +138,21 @@ class RunRecord:
 
     def write_failure(self, failure: Mapping[str, Any]) -> None:
         atomic_write_json(self.dir / FAILED, failure)
+
+    def lock(self) -> RunLock:
+        """Hold this run directory (raises RunLocked if another process does); creates the directory."""
+        return RunLock(self.dir)
+
+    def move_aside(self) -> Path:
+        """Move every record file (not the lock) into previous/<UTC time>/, checkpoint and result first."""
+        target = self.dir / PREVIOUS / time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+        suffix = 1
+        while target.exists():
+            suffix += 1
+            target = target.with_name(f"{target.name.split('.')[0]}.{suffix}")
+        target.mkdir(parents=True)
+        rest = sorted(p.name for p in self.dir.iterdir() if p.name not in (LOCK, PREVIOUS, *_MOVE_FIRST))
+        for name in (*_MOVE_FIRST, *rest):
+            if (self.dir / name).exists():
+                os.replace(self.dir / name, target / name)
+        return target

@@ -8,6 +8,7 @@ RNG state travels in the checkpoint).
 
 from __future__ import annotations
 
+import errno
 import functools
 import math
 import platform
@@ -29,7 +30,7 @@ import nasbench_harness
 from nasbench_harness.config import RunConfig
 from nasbench_harness.data import Dataset, PairedBatches, eval_batches, load_dataset, search_split
 from nasbench_harness.engine.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
-from nasbench_harness.engine.record import RunRecord
+from nasbench_harness.engine.record import FAILED, METADATA, RunLocked, RunRecord
 from nasbench_harness.errors import HarnessError
 from nasbench_harness.methods import EpochDecision, Method, get_method_class
 from nasbench_harness.methods.base import accuracy_on
@@ -47,7 +48,9 @@ class RunFailure(Exception):
 class RunOutcome:
     config: RunConfig
     directory: Path
-    status: str  # "finished", "skipped", "failed"
+    #: "finished", "skipped" (finished earlier), "stale" (finished by another harness version or commit,
+    #: kept), "locked" (another process holds it), "failed".
+    status: str
     reason: str = ""
     seconds: float = 0.0
     genotype: str = ""
@@ -111,11 +114,13 @@ class SearchRun:
         device: torch.device,
         report: Reporter | None = None,
         progress: bool = True,
+        position: str = "",
     ):
         self.config, self.data_dir, self.device = config, data_dir, device
         self.record = RunRecord(results_dir / config.relative_dir())
         self.report = report or (lambda message: None)
         self.progress = progress
+        self.position = position  # "[i/n]" in the suite, for the progress lines
         self.space = get_space(config.space)
         self.method_cls = get_method_class(config.method)
 
@@ -200,15 +205,42 @@ class SearchRun:
     def _snapshot_path(self, epoch: int) -> Path:
         return self.record.dir / "snapshots" / f"epoch-{epoch:04d}.pt"
 
+    def _build_or_fail(self) -> None:
+        """`build`, with a setting torch cannot build with (`network: {channels: -4}`) named as such."""
+        try:
+            self.build()
+        except (HarnessError, OSError, MemoryError):
+            raise
+        except Exception as err:
+            if _is_out_of_memory(err):
+                raise
+            config = self.config
+            raise RunFailure(
+                f"cannot build {config.method} on {config.space} with network {config.network} and method_args "
+                f"{config.method_args}: {type(err).__name__}: {err}. Fix the suite's network / method_args "
+                "settings (nasbench list spaces and nasbench list methods show the accepted ones)"
+            ) from err
+
+    def _check_checkpoint(self, payload: dict[str, Any]) -> None:
+        """A checkpoint resumes only the configuration that wrote it."""
+        saved, current = payload.get("config_hash"), self.config.config_hash()
+        if saved != current:
+            raise RunFailure(
+                f"{self.record.checkpoint_path} was written by a run with config hash {saved}, but this run's "
+                f"config hash is {current}: it cannot be resumed. Move {self.record.dir} aside (or delete it) "
+                "to start this run over"
+            )
+
     def run(self) -> RunOutcome:
         started = time.time()
-        self.build()
+        self._build_or_fail()
         epochs = self.config.train.epochs
         next_epoch, segment = 0, 0
         provenance: dict[str, Any] = {}
         decision = EpochDecision()
         if self.record.checkpoint_path.exists():
             payload = load_checkpoint(self.record.checkpoint_path, self.device)
+            self._check_checkpoint(payload)
             self._restore(payload)
             next_epoch, segment = payload["next_epoch"], payload["segment"]
             decision = self._stored_stop(payload)
@@ -217,9 +249,15 @@ class SearchRun:
             self.report(f"resuming {self.record.dir} at epoch {next_epoch}")
         else:
             self.record.truncate_metrics_after(0, 0)
+        from nasbench_harness.metrics.groundtruth import ground_truth_notice
+
+        missing = ground_truth_notice(self.config, self.method.genotype(), self.data_dir, provenance)
+        if missing:
+            self.report(f"no ground truth for this run (its results will have no true accuracy): {missing}")
         self.record.write_metadata(self.metadata(provenance))
 
         epoch = next_epoch
+        loop_started, trained = time.time(), 0
         while epoch < epochs and decision.action != "stop":
             row, last_valid = self._train_epoch(epoch, segment)
             genotype = self.method.genotype()
@@ -236,7 +274,13 @@ class SearchRun:
             row.update(compute_epoch_metrics(state))
             row["genotype"] = str(genotype)
             self.record.append_metrics(row)
-            self.report(_epoch_line(row))
+            trained += 1
+            elapsed = time.time() - loop_started
+            eta = elapsed / trained * (epochs - epoch - 1)
+            progress = f"run {_duration(elapsed)} elapsed, ETA {_duration(eta)}"
+            self.report(
+                f"{self.position} epoch {epoch} ({epoch + 1}/{epochs})  {_epoch_line(row)}  {progress}".lstrip()
+            )
             decision = self.method.on_epoch_end(epoch, row)
             if self.method.keeps_snapshots:
                 save_checkpoint(self._snapshot_path(epoch), self._checkpoint_payload(epoch + 1, segment))
@@ -349,8 +393,14 @@ def _progress(total: int, description: str, enabled: bool):
     return tqdm(total=total, desc=description, leave=False, dynamic_ncols=True)
 
 
+def _duration(seconds: float) -> str:
+    seconds = int(round(seconds))
+    hours, rest = divmod(seconds, 3600)
+    return f"{hours}h{rest // 60:02d}m" if hours else f"{rest // 60}m{rest % 60:02d}s"
+
+
 def _epoch_line(row: dict[str, Any]) -> str:
-    parts = [f"epoch {row['epoch']:>3}"]
+    parts = []
     for key in (
         "train_loss",
         "train_acc",
@@ -374,28 +424,112 @@ def execute(
     device: torch.device,
     report: Reporter | None = None,
     progress: bool = True,
+    *,
+    rerun_stale: bool = False,
+    position: str = "",
 ) -> RunOutcome:
-    """Run (or skip, or resume) one configuration; failures are recorded, never raised."""
+    """Run (or skip, or resume) one configuration; failures are recorded and reported, never raised.
+
+    The run directory is locked first, before anything is written: a second process on the same
+    results directory gets `locked` and goes on to the next run. Only KeyboardInterrupt ends a suite.
+    """
     report = report or (lambda message: None)
-    run = SearchRun(config, results_dir, data_dir, device, report, progress)
-    if run.record.is_finished():
-        return RunOutcome(config, run.record.dir, "skipped", reason="finished earlier (same config hash)")
+    record = RunRecord(results_dir / config.relative_dir())
+    try:
+        lock = record.lock()
+    except RunLocked as held:
+        reason = f"held by another process ({held.holder}); skipped here"
+        return RunOutcome(config, record.dir, "locked", reason=reason)
+    except OSError as err:
+        reason = f"cannot create the run directory {record.dir}: {_os_error(err)}"
+        report(f"failed: {reason}")
+        return RunOutcome(config, record.dir, "failed", reason=reason)
+    with lock:
+        return _execute_held(config, record, results_dir, data_dir, device, report, progress, rerun_stale, position)
+
+
+def _execute_held(
+    config: RunConfig,
+    record: RunRecord,
+    results_dir: Path,
+    data_dir: Path,
+    device: torch.device,
+    report: Reporter,
+    progress: bool,
+    rerun_stale: bool,
+    position: str,
+) -> RunOutcome:
+    if record.is_finished():
+        stale = _stale(record)
+        if stale is None:
+            return RunOutcome(config, record.dir, "skipped", reason="finished earlier (same config hash)")
+        if not rerun_stale:
+            return RunOutcome(config, record.dir, "stale", reason=f"{stale}; kept (--rerun-stale reruns it)")
+        moved = record.move_aside()
+        report(f"stale: {stale}; moved the old record to {moved} and running again")
     started = time.time()
     try:
-        return run.run()
-    except (RunFailure, HarnessError, MemoryError, torch.cuda.OutOfMemoryError) as err:
-        reason = f"{type(err).__name__}: {err}"
-    except RuntimeError as err:
-        if "out of memory" not in str(err).lower():
-            raise
-        reason = f"out of memory: {err}"
-    run.record.write_failure(
-        {
-            "status": "failed",
-            "reason": reason,
-            "traceback": traceback.format_exc(),
-            "config": config.model_dump(mode="json"),
-            "config_hash": config.config_hash(),
-        }
+        return SearchRun(config, results_dir, data_dir, device, report, progress, position).run()
+    except Exception as err:  # anything else a run raises is recorded; the suite goes on
+        reason = _failure_reason(err)
+        details = traceback.format_exc()
+    failure = {
+        "status": "failed",
+        "reason": reason,
+        "traceback": details,
+        "config": config.model_dump(mode="json"),
+        "config_hash": config.config_hash(),
+    }
+    try:
+        record.write_failure(failure)
+    except OSError as err:
+        report(f"failed: {reason}. The failure record could not be written either: {_os_error(err)}")
+    else:
+        report(f"failed: {reason} (traceback in {record.dir / FAILED})")
+    return RunOutcome(config, record.dir, "failed", reason=reason, seconds=time.time() - started)
+
+
+def _stale(record: RunRecord) -> str | None:
+    """Why a finished run may not be what this harness would produce (another version or commit), or None."""
+    try:
+        metadata = record.read_json(METADATA)
+    except (OSError, ValueError):
+        return None
+    then = (metadata.get("harness_version"), metadata.get("git_commit"))
+    now = (nasbench_harness.__version__, git_commit())
+    if then == now:
+        return None
+    return f"stale: finished by nasbench_harness {_version(*then)}, this is {_version(*now)}"
+
+
+def _version(version: str | None, commit: str | None) -> str:
+    return f"{version} (commit {commit[:12] if commit else 'unknown'})"
+
+
+def _is_out_of_memory(err: BaseException) -> bool:
+    return isinstance(err, (MemoryError, torch.cuda.OutOfMemoryError)) or (
+        isinstance(err, RuntimeError) and "out of memory" in str(err).lower()
     )
-    return RunOutcome(config, run.record.dir, "failed", reason=reason, seconds=time.time() - started)
+
+
+def _os_error(err: OSError) -> str:
+    where = f" ({err.filename})" if err.filename else ""
+    code = f"{errno.errorcode.get(err.errno, err.errno)}: " if err.errno else ""
+    return f"{code}{err.strerror or err}{where}"
+
+
+def _failure_reason(err: Exception) -> str:
+    """What failed, where, and what to do, for the console and failed.json."""
+    if isinstance(err, (RunFailure, HarnessError)):
+        return f"{type(err).__name__}: {err}"
+    if _is_out_of_memory(err):
+        return f"out of memory ({type(err).__name__}: {err}); lower train.batch_size or network.channels"
+    if isinstance(err, OSError):
+        fix = "free disk space" if err.errno == errno.ENOSPC else "check the path and its permissions"
+        return (
+            f"could not read or write a file: {_os_error(err)}; {fix} and run the suite again "
+            "(the run resumes from its last checkpoint)"
+        )
+    frame = traceback.extract_tb(err.__traceback__)[-1] if err.__traceback__ else None
+    at = f" at {frame.filename}:{frame.lineno}" if frame else ""
+    return f"unexpected {type(err).__name__}{at}: {err} (a bug? the traceback is in {FAILED}; please report it)"

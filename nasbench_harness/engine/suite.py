@@ -10,8 +10,11 @@ from nasbench_harness.config import expand_suite, load_suite
 from nasbench_harness.datadir import resolve_data_dir
 from nasbench_harness.engine.executors import get_executor
 from nasbench_harness.engine.runner import Reporter, RunOutcome
+from nasbench_harness.errors import HarnessError
 
 RESULTS_ENV = "NASBENCH_RESULTS"
+#: Counted in the summary line only when they occur.
+OPTIONAL_STATUSES = ("stale", "locked")
 
 
 def resolve_results_dir(option: str | None, suite_value: str | None, suite_path: Path) -> Path:
@@ -32,14 +35,32 @@ def run_suite(
     device: str | None = None,
     executor: str = "local",
     report: Reporter = print,
+    rerun_stale: bool = False,
 ) -> list[RunOutcome]:
+    """Every run of the suite; a run's failure is an outcome, only a suite that cannot start raises."""
     suite_path = Path(suite_path)
     suite = load_suite(suite_path)
     configs = expand_suite(suite, suite_path)
     results = resolve_results_dir(results_dir, suite.results_dir, suite_path)
+    _make_results_dir(results)
     data = resolve_data_dir(data_dir or (str(suite_path.parent / suite.data_dir) if suite.data_dir else None))
     report(f"suite {suite.name!r}: {len(configs)} runs → {results} (data: {data})")
-    return get_executor(executor).run_all(configs, results, data, device or suite.device, report)
+    return get_executor(executor).run_all(
+        configs, results, data, device or suite.device, report, rerun_stale=rerun_stale
+    )
+
+
+def _make_results_dir(results: Path) -> None:
+    """Create the results directory up front: if it cannot exist, no run can, so say so once."""
+    try:
+        results.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        blocker = next((p for p in (results, *results.parents) if p.exists() and not p.is_dir()), None)
+        why = f"{blocker} is a file, not a directory" if blocker else (err.strerror or str(err))
+        raise HarnessError(
+            f"cannot create the results directory {results}: {why}. Choose another one with --results-dir "
+            "(or the suite's results_dir, or $NASBENCH_RESULTS)"
+        ) from None
 
 
 def summary_table(outcomes: Sequence[RunOutcome]) -> str:
@@ -51,6 +72,6 @@ def summary_table(outcomes: Sequence[RunOutcome]) -> str:
         lines.append(
             f"{o.status:<9} {c.method:<12} {c.space:<6} {c.dataset:<15} {c.seed:>4}  {o.seconds:>7.1f}s  {detail}"
         )
-    counts = {s: sum(o.status == s for o in outcomes) for s in ("finished", "skipped", "failed")}
-    lines.append(", ".join(f"{n} {s}" for s, n in counts.items()))
+    counts = {s: sum(o.status == s for o in outcomes) for s in ("finished", "skipped", "failed", *OPTIONAL_STATUSES)}
+    lines.append(", ".join(f"{n} {s}" for s, n in counts.items() if n or s not in OPTIONAL_STATUSES))
     return "\n".join(lines)

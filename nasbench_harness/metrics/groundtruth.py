@@ -41,6 +41,28 @@ def genotype_ground_truth(
     return {}
 
 
+def ground_truth_notice(
+    config: RunConfig, genotype: Genotype, data_dir: Path, provenance: dict[str, Any]
+) -> str | None:
+    """Why this run will get no ground truth (its oracle's files are missing), or None; said at the start of a
+    run so it is not found out from an empty column afterwards, and kept in provenance for the report."""
+    if not config.metrics.ground_truth:
+        return None
+    from nasbench_harness import groundtruth
+
+    try:
+        if isinstance(genotype, NB201Genotype):
+            groundtruth.open_nb201(data_dir=data_dir)
+        elif isinstance(genotype, DartsGenotype):
+            groundtruth.open_nb301(data_dir=data_dir)
+        else:
+            raise HarnessError(f"no ground-truth oracle for the {config.space} space")
+    except HarnessError as err:
+        provenance.setdefault("ground_truth", {"available": False, "why": str(err)})
+        return str(err)
+    return None
+
+
 @register_epoch_metric("ground_truth")
 def ground_truth(state: EpochState) -> dict[str, Any]:
     return genotype_ground_truth(state.config, state.genotype, state.data_dir, state.provenance)

@@ -12,8 +12,16 @@ from nasbench_harness.registry import Registry
 
 class Executor:
     def run_all(
-        self, configs: Sequence[RunConfig], results_dir: Path, data_dir: Path, device: str, report: Reporter
+        self,
+        configs: Sequence[RunConfig],
+        results_dir: Path,
+        data_dir: Path,
+        device: str,
+        report: Reporter,
+        *,
+        rerun_stale: bool = False,
     ) -> list[RunOutcome]:
+        """One outcome per config, in order; `rerun_stale` goes to `execute` (runs of another version)."""
         raise NotImplementedError
 
 

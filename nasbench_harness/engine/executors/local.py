@@ -13,14 +13,30 @@ from nasbench_harness.engine.runner import Reporter, RunOutcome, execute, resolv
 @register_executor("local")
 class LocalExecutor(Executor):
     def run_all(
-        self, configs: Sequence[RunConfig], results_dir: Path, data_dir: Path, device: str, report: Reporter
+        self,
+        configs: Sequence[RunConfig],
+        results_dir: Path,
+        data_dir: Path,
+        device: str,
+        report: Reporter,
+        *,
+        rerun_stale: bool = False,
     ) -> list[RunOutcome]:
         torch_device = resolve_device(device)
         outcomes = []
         for i, config in enumerate(configs, start=1):
-            label = f"[{i}/{len(configs)}] {config.method} on {config.space}/{config.dataset} seed {config.seed}"
+            position = f"[{i}/{len(configs)}]"
+            label = f"{position} {config.method} on {config.space}/{config.dataset} seed {config.seed}"
             report(f"{label} ({config.run_id()})")
-            outcome = execute(config, results_dir, data_dir, torch_device, report=lambda m: report(f"  {m}"))
+            outcome = execute(
+                config,
+                results_dir,
+                data_dir,
+                torch_device,
+                report=lambda m: report(f"  {m}"),
+                rerun_stale=rerun_stale,
+                position=position,
+            )
             report(f"{label}: {outcome.status}{' - ' + outcome.reason if outcome.reason else ''}")
             outcomes.append(outcome)
         return outcomes
