@@ -8,6 +8,7 @@ reasons, paths) is escaped before it reaches the HTML or the Markdown.
 from __future__ import annotations
 
 import html
+import json
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -124,6 +125,23 @@ def _status(runs: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame([{s: int(counts.get(s, 0)) for s in STATUSES}])
 
 
+def _missing_ground_truth(results: Results) -> list[tables.Section]:
+    """Runs whose metadata says no ground truth was available, and why (a missing nb201/ or NB301 surrogate)."""
+    rows = []
+    for run_dir in results.runs["run_dir"] if not results.runs.empty else []:
+        try:
+            metadata = json.loads((results.root / run_dir / "metadata.json").read_text())
+        except (OSError, ValueError):
+            continue
+        gt = (metadata.get("provenance") or {}).get("ground_truth") or {}
+        if gt.get("available") is False:
+            rows.append({"run_dir": run_dir, "why": gt.get("why", "")})
+    if not rows:
+        return []
+    note = "These runs have no true accuracy: their ground-truth columns are empty, not zero."
+    return [tables.Section("Runs without ground truth", pd.DataFrame(rows), [note])]
+
+
 def write_report(root: str | Path, out_dir: str | Path, pdf: bool = True) -> Report:
     """Aggregate `root` and write report.md, report.html and img/ into `out_dir`."""
     results = load_results(root)
@@ -133,6 +151,7 @@ def write_report(root: str | Path, out_dir: str | Path, pdf: bool = True) -> Rep
     figures = make_figures(results, out_dir / "img", pdf) if not runs.empty else []
     summary = [
         tables.Section("Runs by status", _status(runs), ["Every run directory found, before sweep selection."]),
+        *_missing_ground_truth(results),
         *tables.sections(runs),
         tables.Section("Provenance", _provenance(runs), ["Distinct values over all runs."]),
     ]

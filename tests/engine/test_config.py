@@ -124,3 +124,38 @@ def test_bad_method_args_name_the_method(tmp_path):
     path = write(tmp_path, MINIMAL + "overrides:\n  methods:\n    darts: {method_args: {lambda: 1}}\n")
     with pytest.raises(ConfigError, match="method_args of darts: unknown key 'lambda'"):
         expand_suite(load_suite(path), path)
+
+
+@pytest.mark.parametrize(
+    ("section", "expected"),
+    [
+        ("train: {batch_size: -8}", ":7: key 'train.batch_size': Input should be greater than 0 (got -8)."),
+        ("train: {lr: -1}", ":7: key 'train.lr': Input should be greater than 0"),
+        ("train: {momentum: 1.5}", ":7: key 'train.momentum': Input should be less than 1"),
+        ("data: {cutout_length: 0}", ":7: key 'data.cutout_length': Input should be greater than 0"),
+        ("overrides:\n  methods:\n    darts: {train: {weight_decay: -1}}\n", ":9: key 'overrides.methods.darts"),
+        ("train: {lr: null}", ":7: key 'train.lr' cannot be null: Input should be a valid number. Remove the key"),
+    ],
+)
+def test_out_of_range_and_null_values_name_file_and_line(tmp_path, section, expected):
+    path = write(tmp_path, MINIMAL + section + "\n")
+    with pytest.raises(ConfigError) as err:
+        expand_suite(load_suite(path), path)
+    assert f"{path}{expected}" in str(err.value)
+
+
+def test_null_resets_a_nullable_field_and_changes_the_hash(tmp_path):
+    default = expand_suite(load_suite(write(tmp_path, MINIMAL)), "<suite>")[0]
+    path = write(
+        tmp_path, MINIMAL + "train: {grad_clip: 2.0}\noverrides:\n  methods:\n    darts: {train: {grad_clip: null}}\n"
+    )
+    runs = {r.method: r for r in expand_suite(load_suite(path), path) if r.space == "nb201" and r.seed == 0}
+    assert runs["darts"].train.grad_clip is None and runs["darts_2nd"].train.grad_clip == 2.0
+    assert default.train.grad_clip == 5.0 and runs["darts"].config_hash() != default.config_hash()
+
+
+def test_keys_not_given_keep_the_lower_layers(tmp_path):
+    """Only the keys a section names apply: `train: {lr: ..}` leaves the NB201 and profile values alone."""
+    path = write(tmp_path, MINIMAL + "train: {lr: 0.05}\n")
+    run = expand_suite(load_suite(path), path)[0]
+    assert (run.train.lr, run.train.weight_decay, run.train.epochs, run.data.split) == (0.05, 5e-4, 4, "nb201")
