@@ -485,7 +485,7 @@ def _execute_held(
     except OSError as err:
         report(f"failed: {reason}. The failure record could not be written either: {_os_error(err)}")
     else:
-        report(f"failed: {reason} (traceback in {record.dir / FAILED})")
+        report(f"failure recorded, with its traceback, in {record.dir / FAILED}")
     return RunOutcome(config, record.dir, "failed", reason=reason, seconds=time.time() - started)
 
 

@@ -75,7 +75,8 @@ def test_unexpected_exception_is_recorded_with_its_traceback(failing_suite):
     assert "no_such_helper" in record["reason"]
     assert "Traceback (most recent call last)" in record["traceback"]
     assert "in step" in record["traceback"] and "NoneType: None" not in record["traceback"]
-    assert "failed: unexpected AttributeError" in result.output  # said on the console too
+    assert "seed 0: failed - unexpected AttributeError at " in result.output  # said on the console too
+    assert "failure recorded, with its traceback, in " in result.output
 
 
 def test_disk_full_is_recorded_and_the_next_run_is_tried(failing_suite):
