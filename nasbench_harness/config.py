@@ -22,7 +22,8 @@ from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, V
 from nasbench_harness.errors import ConfigError
 
 Device = Literal["auto", "cpu", "cuda"]
-SplitProtocol = Literal["half", "nb201", "full"]
+SplitProtocol = Literal["half", "nb201", "nb201_official", "full"]
+ValidSampling = Literal["darts_fresh_batch", "nb201_random", "permutation"]
 
 
 def canonical_hash(payload: Any) -> str:
@@ -49,13 +50,24 @@ class TrainConfig(Strict):
     arch_lr: PositiveFloat = 3e-4
     arch_betas: tuple[float, float] = (0.5, 0.999)
     arch_weight_decay: float = Field(1e-3, ge=0)
+    #: Which update a search step makes first. None: the method's original code for the space (DARTS'
+    #: train_search.py and xautodl DARTS-V2: α first; xautodl DARTS-V1 on NB201: weights first).
+    step_order: Literal["alpha_first", "weights_first"] | None = None
+    #: Parameters the gradient-norm clip measures: the weights (DARTS: α is no nn.Parameter there) or all
+    #: `network.parameters()`, α included (xautodl's NB201 scripts), so α's gradients enlarge the norm.
+    clip_scope: Literal["weights", "all"] = "weights"
 
 
 class DataConfig(Strict):
-    #: None: the method's protocol ("full" for one-level methods), else "nb201" on NB201, "half" elsewhere.
+    #: None: the method's protocol ("full" for one-level methods), else "nb201_official" on NB201, "half" elsewhere.
     split: SplitProtocol | None = None
     limit_train: PositiveInt | None = None
     limit_test: PositiveInt | None = None
+    #: Keep the epoch's last, smaller weight batch (False: DARTS and NAS-Bench-201 keep it).
+    drop_last: bool = False
+    #: How each step's α batch is drawn: DARTS' fresh random batch, NAS-Bench-201's random image per
+    #: weight image, or a walk through permutations (see data/pipeline.py).
+    valid_sampling: ValidSampling = "darts_fresh_batch"
     augment: bool = True
     cutout_length: PositiveInt = 16
     eval_batch_size: PositiveInt = 256
@@ -162,9 +174,13 @@ PROFILES: dict[str, dict[str, Any]] = {
     },
 }
 
-#: Space defaults from the original configs (NB201: weight decay 5e-4 with Nesterov, 25k/25k split).
+#: Space defaults from the original code (NB201: xautodl's DARTS.config — weight decay 5e-4 with Nesterov —,
+#: its official split files, its SearchDataset's random α images and its clip over all parameters).
 SPACE_DEFAULTS: dict[str, dict[str, Any]] = {
-    "nb201": {"train": {"weight_decay": 5e-4, "nesterov": True}, "data": {"split": "nb201"}},
+    "nb201": {
+        "train": {"weight_decay": 5e-4, "nesterov": True, "clip_scope": "all"},
+        "data": {"split": "nb201_official", "valid_sampling": "nb201_random"},
+    },
 }
 
 

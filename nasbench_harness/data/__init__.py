@@ -3,18 +3,21 @@
 from nasbench_harness.data import cifar, imagenet16, svhn  # noqa: F401  (importing registers the datasets)
 from nasbench_harness.data.dataset import Dataset, load_dataset
 from nasbench_harness.data.download import download_dataset
-from nasbench_harness.data.pipeline import PairedBatches, eval_batches
+from nasbench_harness.data.pipeline import VALID_SAMPLING, PairedBatches, eval_batches
 from nasbench_harness.data.registry import DatasetSpec, get_spec, list_datasets, register_dataset
-from nasbench_harness.data.splits import PROTOCOLS, SearchSplit, search_split
+from nasbench_harness.data.splits import OFFICIAL_SPLITS, PROTOCOLS, SearchSplit, dataset_split, search_split
 from nasbench_harness.data.status import DatasetStatus, dataset_status
 
 __all__ = [
+    "OFFICIAL_SPLITS",
     "PROTOCOLS",
+    "VALID_SAMPLING",
     "Dataset",
     "DatasetSpec",
     "DatasetStatus",
     "PairedBatches",
     "SearchSplit",
+    "dataset_split",
     "dataset_status",
     "download_dataset",
     "eval_batches",

@@ -50,6 +50,7 @@ class Cifar10(_CifarSpec):
     label_key = "labels"
     train_names = tuple(f"data_batch_{i}" for i in range(1, 6))
     test_names = ("test_batch",)
+    official_counts = {**{name: 10_000 for name in train_names}, "test_batch": 10_000}
     archive = "cifar-10-python.tar.gz"
 
 
@@ -62,4 +63,5 @@ class Cifar100(_CifarSpec):
     label_key = "fine_labels"
     train_names = ("train",)
     test_names = ("test",)
+    official_counts = {"train": 50_000, "test": 10_000}
     archive = "cifar-100-python.tar.gz"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +32,19 @@ class Dataset:
     crop_padding: int
     image_size: int
     source_files: list[str]
+    #: Each image's index in the official (complete) split, e.g. image j of CIFAR-10's data_batch_2 is
+    #: 10000 + j: split files name images by it. None: the images are the official split's prefix.
+    train_index: np.ndarray | None = field(default=None, repr=False)
+    test_index: np.ndarray | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        for name, images in (("train_index", self.train_labels), ("test_index", self.test_labels)):
+            if getattr(self, name) is None:
+                object.__setattr__(self, name, np.arange(len(images), dtype=np.int64))
+            elif len(getattr(self, name)) != len(images):
+                raise DataError(
+                    f"dataset {self.name}: {name} has {len(getattr(self, name))} entries for {len(images)} images"
+                )
 
     @property
     def num_train(self) -> int:
@@ -81,8 +94,8 @@ def load_dataset(
     if missing:
         raise DataError(_missing_message(spec, root, missing, download))
     files = spec.split_files(root, opts)
-    train_images, train_labels, train_read = _read_split(spec, files["train"], limit_train)
-    test_images, test_labels, test_read = _read_split(spec, files["test"], limit_test)
+    train_images, train_labels, train_index, train_read = _read_split(spec, files["train"], limit_train)
+    test_images, test_labels, test_index, test_read = _read_split(spec, files["test"], limit_test)
     return Dataset(
         name=name,
         train_images=train_images,
@@ -95,6 +108,8 @@ def load_dataset(
         crop_padding=spec.crop_padding,
         image_size=spec.image_size,
         source_files=[str(path) for path in train_read + test_read],
+        train_index=train_index,
+        test_index=test_index,
     )
 
 
@@ -112,23 +127,36 @@ def _missing_message(spec: DatasetSpec, root: Path, missing: list[Path], downloa
 
 def _read_split(
     spec: DatasetSpec, files: list[Path], limit: int | None
-) -> tuple[torch.Tensor, torch.Tensor, list[Path]]:
-    """Images and labels of a split, and the files actually read (a limit can stop before the last)."""
+) -> tuple[torch.Tensor, torch.Tensor, np.ndarray, list[Path]]:
+    """Images, labels and original indices of a split, and the files actually read (a limit can stop
+    before the last). A file holding a prefix of an official file keeps the official file's numbering."""
     images: list[np.ndarray] = []
     labels: list[np.ndarray] = []
+    index: list[np.ndarray] = []
     read: list[Path] = []
-    count = 0
+    count = offset = 0
     for path in files:
         if limit is not None and count >= limit:
             break
         file_images, file_labels = spec.read_file(path)
+        official = spec.official_counts.get(path.name, len(file_labels))
+        if len(file_labels) > official:
+            raise DataError(f"{path}: {len(file_labels)} images, more than the official file's {official}")
         images.append(file_images)
         labels.append(file_labels)
+        index.append(offset + np.arange(len(file_labels), dtype=np.int64))
         read.append(path)
         count += len(file_labels)
+        offset += official
     if count == 0 and limit != 0:
         raise DataError(f"dataset {spec.name}: no images in {', '.join(map(str, files))}")
     size = spec.image_size
     all_images = np.concatenate(images)[:limit] if images else np.empty((0, 3, size, size), np.uint8)
     all_labels = np.concatenate(labels)[:limit] if labels else np.empty(0, np.int64)
-    return torch.from_numpy(np.ascontiguousarray(all_images)), torch.from_numpy(np.ascontiguousarray(all_labels)), read
+    all_index = np.concatenate(index)[:limit] if index else np.empty(0, np.int64)
+    return (
+        torch.from_numpy(np.ascontiguousarray(all_images)),
+        torch.from_numpy(np.ascontiguousarray(all_labels)),
+        all_index,
+        read,
+    )

@@ -31,6 +31,9 @@ class DatasetSpec(ABC):
     std: ClassVar[tuple[float, float, float]]
     folder: ClassVar[str]
     """Sub-folder of the data directory the files live in (the name the official archive unpacks to)."""
+    official_counts: ClassVar[Mapping[str, int]] = {}
+    """Images each official file holds, by file name, so a partial copy keeps the official numbering
+    (split files index images by it); files not listed count what they hold."""
     options: ClassVar[Mapping[str, bool]] = {}
     """Dataset-specific switches accepted by `load_dataset(**options)`, with their defaults."""
 

@@ -28,7 +28,7 @@ import torch
 
 import nasbench_harness
 from nasbench_harness.config import RunConfig
-from nasbench_harness.data import Dataset, PairedBatches, eval_batches, load_dataset, search_split
+from nasbench_harness.data import Dataset, PairedBatches, dataset_split, eval_batches, load_dataset
 from nasbench_harness.engine.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from nasbench_harness.engine.record import FAILED, METADATA, RunLocked, RunRecord
 from nasbench_harness.errors import HarnessError
@@ -129,7 +129,7 @@ class SearchRun:
         seed_everything(config.seed)
         self.dataset = _dataset(config, self.data_dir)
         protocol = config.data.split or self.method_cls.split or "half"
-        self.split = search_split(self.dataset.num_train, protocol, config.seed)
+        self.split = dataset_split(self.dataset, protocol, config.seed, self.data_dir)
         self.batches = PairedBatches(
             self.dataset,
             self.split,
@@ -138,6 +138,8 @@ class SearchRun:
             seed=config.seed,
             augment=config.data.augment,
             cutout_length=config.data.cutout_length,
+            drop_last=config.data.drop_last,
+            valid_sampling=config.data.valid_sampling,
         )
         if len(self.batches) == 0:
             raise RunFailure(
@@ -169,10 +171,11 @@ class SearchRun:
             "data_dir": str(self.data_dir),
             "dataset": self.dataset.to_dict(),
             "split": self.split.to_dict(),
+            "search_loop": self.batches.describe(),
             "network": self.net.describe(),
             "method": self.method.describe(),
             "metrics": self.config.metrics.model_dump(mode="json"),
-            "lr_schedule": "cosine per epoch (CosineAnnealingLR, T_max=epochs)",
+            "lr_schedule": "cosine per epoch (CosineAnnealingLR, T_max=epochs; = xautodl's per-step update, warmup 0)",
             "provenance": provenance,
         }
 
@@ -345,22 +348,25 @@ class SearchRun:
         steps = len(self.batches)
         last_valid = None
         bar = _progress(steps, f"{config.method}/{config.space} seed {config.seed} epoch {epoch}", self.progress)
+        seen = 0
         for step, (train, valid) in enumerate(self.batches.epoch(epoch)):
             stats = self.method.step(train, valid)
+            n = len(train[1])  # figures are averaged over images, as the originals' AverageMeter(n) does
             for key, value in stats.items():
                 if not math.isfinite(value):
                     raise RunFailure(f"{key} is {value} at epoch {epoch}, step {step}")
-                sums[key] += value
+                sums[key] += value * n
+            seen += n
             last_valid = valid
             if bar is not None:
                 bar.update(1)
-                bar.set_postfix({k: f"{v / (step + 1):.3f}" for k, v in sums.items()}, refresh=False)
+                bar.set_postfix({k: f"{v / seen:.3f}" for k, v in sums.items()}, refresh=False)
         if bar is not None:
             bar.close()
         self.method.after_train_steps()
         train_seconds = time.perf_counter() - start
         row: dict[str, Any] = {"epoch": epoch, "segment": segment, "lr": lr, "steps": steps}
-        row.update({k: v / steps for k, v in sums.items()})
+        row.update({k: v / seen for k, v in sums.items()})
         row["eval_valid_acc"] = self.evaluate_valid()
         row["alphas"] = {t: a.detach().cpu().tolist() for t, a in self.net.alphas.items()}
         row["train_seconds"] = train_seconds
@@ -369,12 +375,13 @@ class SearchRun:
 
     @torch.no_grad()
     def evaluate_valid(self) -> float:
-        """Supernet accuracy (%) on the validation split, no augmentation, with the method's mixing."""
+        """Supernet accuracy (%) on the split's architecture side (NB201 CIFAR-100/ImageNet16-120: the test
+        set's `xvalid`, as xautodl's `valid_loader`), no augmentation, with the method's mixing."""
         self.net.eval()
-        idx = torch.as_tensor(self.split.valid_idx)
+        images, labels = self.split.valid_images(self.dataset)
         batches = eval_batches(
-            self.dataset.train_images[idx],
-            self.dataset.train_labels[idx],
+            images,
+            labels,
             batch_size=self.config.data.eval_batch_size,
             device=self.device,
             mean=self.dataset.mean,

@@ -125,13 +125,22 @@ class Method:
         return self.criterion(logits, y), logits
 
     def weight_step(self, batch: Batch) -> dict[str, float]:
-        """SGD on the network weights with gradient-norm clipping (α gradients are not computed)."""
+        """SGD on the network weights with gradient-norm clipping.
+
+        `train.clip_scope == "weights"` (DARTS): α gradients are not computed. "all" (xautodl's NB201
+        scripts, DARTS-V1.py lines 53-58, DARTS-V2.py lines 162-166): as there, the training loss also
+        back-propagates into α, adding to the gradient α still holds from the last α step (their weight
+        optimiser does not zero it), and the clip measures the norm over weights and α together; only the
+        weights step, and the next α step starts from a zeroed gradient."""
         self.w_optimizer.zero_grad(set_to_none=True)
         loss, logits = self.forward_loss(batch)
         weights = self.net.weight_parameters()
-        loss.backward(inputs=weights)
+        clipped = weights
+        if self.config.train.clip_scope == "all" and self.learns_alphas:
+            clipped = weights + self.net.arch_parameters()
+        loss.backward(inputs=clipped)
         if self.config.train.grad_clip is not None:
-            nn.utils.clip_grad_norm_(weights, self.config.train.grad_clip)
+            nn.utils.clip_grad_norm_([p for p in clipped if p.grad is not None], self.config.train.grad_clip)
         self.w_optimizer.step()
         return {"train_loss": loss.item(), "train_acc": accuracy(logits, batch[1])}
 
@@ -154,11 +163,19 @@ class Method:
         return self.net.genotype()
 
     def state_dict(self) -> dict[str, Any]:
-        return {"w_optimizer": self.w_optimizer.state_dict(), "a_optimizer": self.a_optimizer.state_dict()}
+        """Optimiser states, and α's gradients: with `clip_scope: all` the next clip norm includes them."""
+        alpha_grads = [None if a.grad is None else a.grad.detach().clone() for a in self.net.arch_parameters()]
+        return {
+            "w_optimizer": self.w_optimizer.state_dict(),
+            "a_optimizer": self.a_optimizer.state_dict(),
+            "alpha_grads": alpha_grads,
+        }
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         self.w_optimizer.load_state_dict(state["w_optimizer"])
         self.a_optimizer.load_state_dict(state["a_optimizer"])
+        for alpha, grad in zip(self.net.arch_parameters(), state["alpha_grads"]):
+            alpha.grad = None if grad is None else grad.to(alpha.device).clone()
 
     def describe(self) -> dict[str, Any]:
         """Result-changing choices for the run metadata."""

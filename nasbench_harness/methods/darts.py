@@ -3,12 +3,17 @@
 First order: α follows ∇α L_valid at the current weights. Second order: α follows the gradient of
 L_valid at the one-step look-ahead weights w' = w − ξ(m + ∇w L_train + λw), with the implicit
 Hessian-vector product by central finite differences (R = 0.01/‖∇w' L_valid‖), ξ = the current
-weight learning rate, as in the paper's code. Each step updates α first, then the weights.
+weight learning rate, as in the paper's code.
+
+Step order (`train.step_order`, None = the original code for the space): α first, then the weights, in
+DARTS (cnn/train_search.py lines 147-155) and in xautodl's second-order DARTS-V2 on NAS-Bench-201
+(DARTS-V2.py lines 141-167); weights first, then α, in xautodl's first-order DARTS-V1 on NAS-Bench-201
+(DARTS-V1.py lines 52-73).
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from torch import Tensor
@@ -19,19 +24,31 @@ from nasbench_harness.methods.base import Batch, Method, accuracy, register_meth
 
 @register_method("darts")
 class Darts(Method):
+    #: The original code's step order per space, where it is not α first.
+    original_step_order: ClassVar[dict[str, str]] = {"nb201": "weights_first"}
+
+    @property
+    def step_order(self) -> str:
+        return self.config.train.step_order or self.original_step_order.get(self.config.space, "alpha_first")
+
     def step(self, train: Batch, valid: Batch) -> dict[str, float]:
+        if self.step_order == "weights_first":
+            weights = self.weight_step(train)
+            return {**self.alpha_step(train, valid), **weights}
         return {**self.alpha_step(train, valid), **self.weight_step(train)}
 
     def alpha_step(self, train: Batch, valid: Batch) -> dict[str, float]:
         return self.first_order_alpha_step(valid)
 
     def describe(self) -> dict[str, Any]:
-        return {**super().describe(), "order": "first", "step_order": "alpha_then_weights"}
+        return {**super().describe(), "order": "first", "step_order": self.step_order}
 
 
 @register_method("darts_2nd")
 class Darts2nd(Darts):
     """Second-order DARTS: the α gradient through one unrolled weight step (finite-difference Hessian term)."""
+
+    original_step_order: ClassVar[dict[str, str]] = {}
 
     def alpha_step(self, train: Batch, valid: Batch) -> dict[str, float]:
         self.a_optimizer.zero_grad(set_to_none=True)

@@ -114,18 +114,16 @@ class RandomWS(Method):
     def select(self) -> None:
         """Their protocol: `eval_archs` samples on a few validation batches, the `top_k` on all of it."""
         assert self.batches is not None
-        ds, valid_idx = self.batches.dataset, torch.as_tensor(self.batches.split.valid_idx)
+        ds = self.batches.dataset
+        images, labels = self.batches.split.valid_images(ds)  # the split's architecture side
+        valid_idx = torch.arange(len(labels))
         generator = epoch_generator(self.config.seed, 1_000_000 + self.epoch)
         candidates = [sample_arch(self.space, generator) for _ in range(self.args.eval_archs)]
         first_idx = valid_idx[torch.randperm(len(valid_idx), generator=generator)]
         first_idx = first_idx[: self.args.first_pass_batches * self.config.train.batch_size]
 
         def batches(idx: Tensor, size: int) -> list[Batch]:
-            return list(
-                eval_batches(
-                    ds.train_images[idx], ds.train_labels[idx], size, device=self.device, mean=ds.mean, std=ds.std
-                )
-            )
+            return list(eval_batches(images[idx], labels[idx], size, device=self.device, mean=ds.mean, std=ds.std))
 
         was_training = self.net.training
         self.net.eval()

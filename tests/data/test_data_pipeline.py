@@ -24,12 +24,15 @@ def _collect(batches: PairedBatches, epoch: int, start_step: int = 0) -> list[to
 def test_shapes_and_length(synthetic) -> None:
     ds = synthetic(n=300)
     batches = PairedBatches(ds, search_split(300, "half", 0), batch_size=32, seed=0)
-    assert len(batches) == 150 // 32
+    assert len(batches) == 5  # ceil(150 / 32): the last, smaller batch is kept (DARTS: 391 steps, not 390)
     pairs = list(batches.epoch(0))
     assert len(pairs) == len(batches)
     (x, y), (xv, yv) = pairs[0]
     assert x.shape == xv.shape == (32, 3, 32, 32) and x.dtype == torch.float32 and y.dtype == torch.int64
     assert x.device.type == "cpu" and torch.isfinite(x).all() and x.is_contiguous() and xv.is_contiguous()
+    (x, _), (xv, _) = pairs[-1]
+    assert len(x) == 150 - 4 * 32 and len(xv) == 32  # DARTS' α batch stays full
+    assert len(PairedBatches(ds, search_split(300, "half", 0), batch_size=32, drop_last=True)) == 150 // 32
 
 
 def test_batches_come_from_their_halves_without_repeats(synthetic) -> None:
@@ -38,7 +41,7 @@ def test_batches_come_from_their_halves_without_repeats(synthetic) -> None:
     batches = PairedBatches(ds, split, batch_size=16, seed=4, augment=False)
     train_seen = torch.cat([y for (_, y), _ in batches.epoch(0)]).numpy()
     valid_seen = torch.cat([yv for _, (_, yv) in batches.epoch(0)]).numpy()
-    assert len(set(train_seen)) == len(train_seen) == 96 and set(train_seen) <= set(split.train_idx)
+    assert len(set(train_seen)) == len(train_seen) == 100 and set(train_seen) <= set(split.train_idx)
     assert set(valid_seen) <= set(split.valid_idx)
     (x, y), _ = next(iter(batches.epoch(0)))
     assert torch.equal(_denormalise(x, ds), ds.train_images[y].float())  # no augmentation: just normalised
@@ -48,7 +51,8 @@ def test_valid_stream_cycles_when_smaller(synthetic) -> None:
     ds = synthetic(n=100)
     split = search_split(100, "half", 0)
     small = type(split)(split.train_idx, split.valid_idx[:10], "half", 0)
-    ys = [yv for _, (_, yv) in PairedBatches(ds, small, batch_size=25, augment=False).epoch(0)]
+    batches = PairedBatches(ds, small, batch_size=25, augment=False, valid_sampling="permutation")
+    ys = [yv for _, (_, yv) in batches.epoch(0)]
     counts = np.bincount(torch.cat(ys).numpy(), minlength=100)[split.valid_idx[:10]]
     assert counts.sum() == 50 and counts.min() == 5  # every valid image once per lap
 
@@ -137,7 +141,7 @@ def test_epoch_is_independent_of_history_and_resumable_mid_epoch(synthetic) -> N
 
 def test_real_cifar10_epoch(cifar10) -> None:
     batches = PairedBatches(cifar10, search_split(cifar10.num_train, "half", 0), batch_size=64, seed=0)
-    assert len(batches) == 2585 // 64
+    assert len(batches) == -(-2585 // 64)
     stats = torch.stack([x.mean() for (x, _), _ in batches.epoch(0)])
     assert torch.isfinite(stats).all() and stats.mean().abs() < 0.5  # roughly normalised
 
@@ -153,8 +157,10 @@ def test_eval_batches(synthetic) -> None:
 def test_bad_settings(synthetic) -> None:
     ds = synthetic(n=40)
     split = search_split(40, "half", 0)
-    too_big = PairedBatches(ds, split, batch_size=64)
+    too_big = PairedBatches(ds, split, batch_size=64, drop_last=True)
     assert len(too_big) == 0 and list(too_big.epoch(0)) == []
+    with pytest.raises(ConfigError, match="valid_sampling"):
+        PairedBatches(ds, split, valid_sampling="darts")
     with pytest.raises(ConfigError, match="exceed synthetic's 30 images"):
         PairedBatches(synthetic(n=30), split, batch_size=8)
     batches = PairedBatches(ds, split, batch_size=8)

@@ -54,7 +54,7 @@ overrides:
     runs = {(r.space, r.method): r for r in expand_suite(load_suite(path), path) if r.seed == 0}
     nb201, s3, s3_2nd = runs["nb201", "darts"], runs["s3", "darts"], runs["s3", "darts_2nd"]
     # NB201's own defaults (weight decay 5e-4, Nesterov, its split) under the profile and suite.
-    assert nb201.train.weight_decay == 5e-4 and nb201.train.nesterov and nb201.data.split == "nb201"
+    assert nb201.train.weight_decay == 5e-4 and nb201.train.nesterov and nb201.data.split == "nb201_official"
     assert nb201.train.epochs == 4 and nb201.train.lr == 0.05
     assert nb201.network == {"channels": 8, "cells_per_stage": 1, "affine": False, "track_running_stats": False}
     assert s3.train.weight_decay == 0.001 and s3.network == {"channels": 6, "layers": 5}

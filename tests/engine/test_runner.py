@@ -42,7 +42,7 @@ def test_runs_leave_complete_records_and_rerun_skips(suite, tmp_path, reference_
     assert metadata["config_hash"] == outcomes[0].config.config_hash()
     assert metadata["network"]["search_bn_track_running_stats"] is False
     assert metadata["method"]["order"] == "first"
-    assert metadata["torch_version"] and metadata["split"]["protocol"] == "nb201"
+    assert metadata["torch_version"] and metadata["split"]["protocol"] == "nb201_official"
     rows = [json.loads(line) for line in (directory / "metrics.jsonl").read_text().splitlines()]
     assert [r["epoch"] for r in rows] == [0, 1]
     assert {"train_loss", "valid_loss", "eval_valid_acc", "alphas", "genotype", "skip_cell"} <= rows[0].keys()
