@@ -158,4 +158,4 @@ def test_keys_not_given_keep_the_lower_layers(tmp_path):
     """Only the keys a section names apply: `train: {lr: ..}` leaves the NB201 and profile values alone."""
     path = write(tmp_path, MINIMAL + "train: {lr: 0.05}\n")
     run = expand_suite(load_suite(path), path)[0]
-    assert (run.train.lr, run.train.weight_decay, run.train.epochs, run.data.split) == (0.05, 5e-4, 4, "nb201")
+    assert (run.train.lr, run.train.weight_decay, run.train.epochs, run.data.split) == (0.05, 5e-4, 4, "nb201_official")
