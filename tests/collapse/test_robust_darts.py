@@ -12,10 +12,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from collapse_support import run_config, tiny_net
+from collapse_support import run_config, tiny_batch, tiny_net
 
 from nasbench_harness.engine.runner import execute
 from nasbench_harness.errors import ConfigError
+from nasbench_harness.methods import get_method_class
 from nasbench_harness.methods.robust_darts import DartsAda, DartsEs, EarlyStopArgs, stop_signal
 from nasbench_harness.metrics.base import EPOCH_METRICS
 from nasbench_harness.spaces import NB201Genotype
@@ -403,3 +404,47 @@ def test_ada_carries_the_original_tracker_through_two_rollbacks_as_robustdarts_d
     assert ours_ada(None) == ours_ada("original") == expected
     assert [(d, back) for d, back, _ in ours_ada("fresh")] == [(24, 12), (26, 14)]
     assert [(d, back) for d, back, _ in ours_ada("restored")] == [(24, 12), (22, 10)]
+
+
+def alpha_grads(name: str, weight_decay: float = 3e-4, **args) -> list[torch.Tensor]:
+    """α gradient of one α step of method `name` after one weight step (a momentum buffer), tiny NB201 net."""
+    config = run_config(name, train={"weight_decay": weight_decay}, metrics={"eigenvalue": "exact"}, method_args=args)
+    method = get_method_class(name)(tiny_net("nb201"), config, torch.device("cpu"))
+    train, valid = tiny_batch(0), tiny_batch(1)
+    method.weight_step(train)
+    method.alpha_step(train, valid)
+    return [a.grad.clone() for a in method.net.arch_parameters()]
+
+
+def same(a: list[torch.Tensor], b: list[torch.Tensor]) -> bool:
+    return all(torch.allclose(x, y, rtol=1e-9, atol=1e-12) for x, y in zip(a, b))
+
+
+@pytest.mark.parametrize("name", ["darts_es", "darts_ada", "rdarts_l2", "rdarts_dp"])
+def test_robustdarts_methods_take_darts_second_order_step_by_default_and_first_on_request(name):
+    second, first = alpha_grads("darts_2nd"), alpha_grads("darts")
+    assert not same(second, first)
+    assert same(alpha_grads(name), second)
+    assert same(alpha_grads(name, order="first"), first)
+    config = run_config(name, metrics={"eigenvalue": "exact"})
+    described = get_method_class(name)(tiny_net("nb201"), config, torch.device("cpu")).describe()
+    assert described["order"] == "second" and described["args"]["order"] == "second"
+
+
+def test_l2_look_ahead_step_uses_the_strength_as_weight_decay():
+    assert same(alpha_grads("rdarts_l2", strength=8.1e-3), alpha_grads("darts_2nd", weight_decay=8.1e-3))
+    assert not same(alpha_grads("darts_2nd", weight_decay=8.1e-3), alpha_grads("darts_2nd", weight_decay=3e-4))
+
+
+@pytest.mark.parametrize(("mode", "expected"), [("lagged", 3e-4), ("current", 3e-3)])
+def test_ada_look_ahead_weight_decay_after_a_rollback(mode, expected):
+    """RobustDARTS builds the new Architect before raising args.weight_decay: one raise behind."""
+    config = run_config("darts_ada", metrics={"eigenvalue": "exact"}, method_args={"unrolled_weight_decay": mode})
+    method = DartsAda(tiny_net("nb201"), config, torch.device("cpu"))
+    assert method.unrolled_weight_decay() == pytest.approx(3e-4)
+    method.rollbacks = [{"weight_decay": 3e-3}]
+    method.set_weight_decay(3e-3)
+    assert method.unrolled_weight_decay() == pytest.approx(expected)
+    method.rollbacks.append({"weight_decay": 3e-2})
+    method.set_weight_decay(3e-2)
+    assert method.unrolled_weight_decay() == pytest.approx({"lagged": 3e-3, "current": 3e-2}[mode])
