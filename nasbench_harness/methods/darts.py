@@ -21,6 +21,9 @@ from torch.func import functional_call
 
 from nasbench_harness.methods.base import Batch, Method, accuracy, register_method
 
+#: How the second-order step approximates the Hessian-vector product (recorded in the metadata).
+HESSIAN_VECTOR_PRODUCT = "finite difference, R=0.01/|v|"
+
 
 @register_method("darts")
 class Darts(Method):
@@ -51,32 +54,39 @@ class Darts2nd(Darts):
     original_step_order: ClassVar[dict[str, str]] = {}
 
     def alpha_step(self, train: Batch, valid: Batch) -> dict[str, float]:
-        self.a_optimizer.zero_grad(set_to_none=True)
-        grads, loss, logits = unrolled_alpha_grad(self, train, valid)
-        for alpha, grad in zip(self.net.arch_parameters(), grads):
-            alpha.grad = grad
-        self.a_optimizer.step()
-        return {"valid_loss": loss.item(), "valid_acc": accuracy(logits, valid[1])}
+        return second_order_alpha_step(self, train, valid)
 
     def describe(self) -> dict[str, Any]:
-        return {
-            **super().describe(),
-            "order": "second",
-            "hessian_vector_product": "finite difference, R=0.01/|v|",
-        }
+        return {**super().describe(), "order": "second", "hessian_vector_product": HESSIAN_VECTOR_PRODUCT}
+
+
+def second_order_alpha_step(
+    method: Method, train: Batch, valid: Batch, weight_decay: float | None = None
+) -> dict[str, float]:
+    """Adam on α with the unrolled gradient (shared by every method with a second-order option)."""
+    method.a_optimizer.zero_grad(set_to_none=True)
+    grads, loss, logits = unrolled_alpha_grad(method, train, valid, weight_decay=weight_decay)
+    for alpha, grad in zip(method.net.arch_parameters(), grads):
+        alpha.grad = grad
+    method.a_optimizer.step()
+    return {"valid_loss": loss.item(), "valid_acc": accuracy(logits, valid[1])}
 
 
 def unrolled_alpha_grad(
-    method: Method, train: Batch, valid: Batch, r: float = 0.01
+    method: Method, train: Batch, valid: Batch, r: float = 0.01, weight_decay: float | None = None
 ) -> tuple[list[Tensor], Tensor, Tensor]:
-    """DARTS' approximate architecture gradient at the look-ahead weights."""
+    """DARTS' approximate architecture gradient at the look-ahead weights.
+
+    `weight_decay` is the λ of the look-ahead step (the original Architect's `network_weight_decay`);
+    None: the weight optimizer's current one (R-DARTS(L2) replaces it by its strength).
+    """
     net = method.net
     names = [n for n, p in net.named_parameters() if not n.startswith("alphas.")]
     weights = [p for n, p in net.named_parameters() if not n.startswith("alphas.")]
     alphas = net.arch_parameters()
     eta = method.lr
     momentum = method.config.train.momentum
-    weight_decay = method.config.train.weight_decay
+    weight_decay = method.weight_decay if weight_decay is None else weight_decay
 
     train_loss, _ = method.forward_loss(train)
     grads = torch.autograd.grad(train_loss, weights)

@@ -2,8 +2,12 @@
 
 Training: every step samples one architecture uniformly and trains the shared weights on it alone
 (one-hot mixing through `SampledSum`, so only the sampled ops run); α is never learned. A DARTS-family
-cell is sampled as a discrete cell is built: per intermediate node, 2 distinct inputs and one op on
-each; the other edges get all-zero weights. NAS-Bench-201 (and any other space): one op per edge.
+cell is sampled as RobustDARTS' `DartsWrapper.sample_arch` (`src/search/randomNAS/darts_wrapper_discrete.py`
+lines 221-235; the same in Li & Talwalkar's `benchmarks/cnn/darts/darts_wrapper_discrete.py` lines
+258-272) does: per intermediate node, 2 distinct inputs, and on each an op drawn uniformly from all
+of the edge's ops, `none` included; the other edges get all-zero weights. A sampled `none` stays in
+the genotype, as their `parse_arch_to_darts` writes it (`parse_cnn_arch.py` lines 57-63): that edge
+contributes zeros. NAS-Bench-201 (and any other space): one op per edge, `none` included.
 
 Selection (their `get_eval_arch`): sample `eval_archs` architectures (1000 in the paper), score each
 on `first_pass_batches` validation batches (10), re-score the `top_k` best (10) on the whole
@@ -27,6 +31,7 @@ from nasbench_harness.data.pipeline import epoch_generator
 from nasbench_harness.methods.base import Batch, Method, accuracy_on, register_method
 from nasbench_harness.mixing import Mixer, SampledSum
 from nasbench_harness.spaces import Genotype, Supernet
+from nasbench_harness.spaces.genotype import DartsGenotype
 from nasbench_harness.spaces.space import DartsFamilySpace, SearchSpace
 
 #: cell type → [edge, op] of every sampled edge.
@@ -43,8 +48,9 @@ class RandomWSArgs(BaseModel):
 
 
 def sample_arch(space: SearchSpace, generator: torch.Generator | None = None) -> Arch:
-    """A uniform random discrete architecture. DARTS family: per node 2 distinct inputs, a non-`none`
-    op on each (a discrete DARTS cell has no `none`); otherwise one op per edge, `none` included."""
+    """A uniform random discrete architecture. DARTS family: per node 2 distinct inputs, in the order
+    drawn, and a uniform op on each from all the edge's ops (`none` included, as in RobustDARTS);
+    otherwise one uniform op per edge."""
 
     def pick(n: int) -> int:
         return int(torch.randint(n, (1,), generator=generator))
@@ -55,10 +61,8 @@ def sample_arch(space: SearchSpace, generator: torch.Generator | None = None) ->
         if isinstance(space, DartsFamilySpace):
             offset = 0
             for node in range(space.steps):
-                inputs = torch.randperm(node + 2, generator=generator)[:2].tolist()
-                for j in sorted(inputs):
-                    allowed = [k for k, name in enumerate(edges[offset + j]) if name != "none"]
-                    chosen.append([offset + j, allowed[pick(len(allowed))]])
+                for j in torch.randperm(node + 2, generator=generator)[:2].tolist():
+                    chosen.append([offset + j, pick(len(edges[offset + j]))])
                 offset += node + 2
         else:
             chosen = [[e, pick(len(ops))] for e, ops in enumerate(edges)]
@@ -78,7 +82,21 @@ def arch_weights(space: SearchSpace, arch: Arch, like: Tensor) -> dict[str, Tens
 
 
 def arch_genotype(space: SearchSpace, arch: Arch) -> Genotype:
-    return space.derive_from_weights({t: w.numpy() for t, w in arch_weights(space, arch, torch.zeros(())).items()})
+    """The sampled cell itself. DARTS family: its (op, input) pairs as drawn, `none` kept (deriving from
+    the one-hot weights would drop a `none` edge, since derivation skips `none`); otherwise by argmax."""
+    if not isinstance(space, DartsFamilySpace):
+        return space.derive_from_weights({t: w.numpy() for t, w in arch_weights(space, arch, torch.zeros(())).items()})
+    offsets = [sum(range(2, node + 2)) for node in range(space.steps)]  # first edge of each node: 0, 2, 5, 9
+
+    def gene(cell_type: str) -> tuple[tuple[str, int], ...]:
+        pairs = []
+        for edge, op in arch[cell_type]:
+            start = max(o for o in offsets if o <= edge)
+            pairs.append((space.edge_ops[cell_type][edge][op], edge - start))
+        return tuple(pairs)
+
+    concat = tuple(range(2, 2 + space.steps))
+    return DartsGenotype(gene("normal"), gene("reduce"), concat, concat)
 
 
 @register_method("random_ws")
@@ -164,7 +182,8 @@ class RandomWS(Method):
             **super().describe(),
             "alphas": "not learned: α stays at its 1e-3·N(0,1) init (the α optimizer never steps)",
             "training": "one uniformly sampled single-path architecture per step, weights only",
-            "sampling": "DARTS family: per node 2 distinct inputs, a non-none op each; else one op per edge",
+            "sampling": "DARTS family: per node 2 distinct inputs, a uniform op each from all the edge's ops "
+            "(none included, kept in the genotype; RobustDARTS sample_arch); else one uniform op per edge",
             "selection_protocol": f"{self.args.eval_archs} samples scored on {self.args.first_pass_batches} "
             f"validation batches, top {self.args.top_k} re-scored on the whole validation split, eval mode, "
             "no augmentation, the same batches for every candidate",

@@ -1,9 +1,14 @@
-"""R-DARTS (Zela et al., ICLR 2020): first-order DARTS with stronger regularisation, swept over strengths.
+"""R-DARTS (Zela et al., ICLR 2020): DARTS with stronger regularisation, swept over strengths.
+
+Second-order DARTS by default, as RobustDARTS ran it (`order`, see `methods/order.py`); its
+`scripts/DARTS_search.sh` passes the strength as `--weight_decay` / `--drop_path_prob` next to
+`--unrolled`, so the look-ahead step of (L2) uses the strength as its weight decay too.
 
 A suite entry `rdarts_l2` or `rdarts_dp` expands (`Method.expand_args`) into one run per strength;
 each run's `method_args` carries its `strength` and the sweep list. The reported architecture of a
 sweep is the run with the best final validation accuracy: `select_best(results)` picks it, per sweep
-group (all config fields equal but the strength), for the results layer.
+group (all config fields equal but the strength; so `order` keeps first- and second-order sweeps
+apart), for the results layer.
 
 * `rdarts_l2`: weight decay of the network weights = strength; the paper's grid
   {3e-4, 9e-4, 2.7e-3, 8.1e-3}; RobustDARTS' code grid adds 2.43e-2 (set `strengths` to use it).
@@ -19,11 +24,11 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 import torch
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
 from nasbench_harness.config import RunConfig, canonical_hash
 from nasbench_harness.methods.base import register_method
-from nasbench_harness.methods.darts import Darts
+from nasbench_harness.methods.order import OrderArgs, OrderedDarts
 from nasbench_harness.spaces import Supernet
 
 PAPER_L2_GRID = (3e-4, 9e-4, 2.7e-3, 8.1e-3)
@@ -31,11 +36,9 @@ CODE_L2_GRID = (*PAPER_L2_GRID, 2.43e-2)
 DP_GRID = (0.0, 0.2, 0.4, 0.6)
 
 
-class SweepArgs(BaseModel):
+class SweepArgs(OrderArgs):
     """`strength` unset: a suite expands into one run per entry of `strengths`. A run built directly
     without one (no suite) uses the first entry, the unregularised end of the grid."""
-
-    model_config = ConfigDict(extra="forbid")
 
     strength: float | None = Field(None, ge=0)
     strengths: list[float] = Field(min_length=1)
@@ -51,8 +54,8 @@ class DropPathArgs(SweepArgs):
     cutout_prob: float = Field(1.0, ge=0, le=1)
 
 
-class RDarts(Darts):
-    """A first-order DARTS run at one strength of a sweep."""
+class RDarts(OrderedDarts):
+    """A DARTS run (second order by default) at one strength of a sweep."""
 
     @classmethod
     def expand_args(cls, args: BaseModel) -> list[BaseModel]:

@@ -63,8 +63,10 @@ DARTS_S_TEST_ERROR: dict[tuple[str, str], float] = {
     ("s3", "svhn"): 3.41,
     ("s4", "svhn"): 3.05,
 }
-#: The table's row is "DARTS"; which order it used is not confirmed here, so both of ours get it.
-DARTS_S_METHODS = ("darts", "darts_2nd")
+#: The table's row is "DARTS", searched second order: RobustDARTS' `scripts/DARTS_search.sh` (line 19)
+#: passes `--unrolled`, its logged config says `unrolled: true` (`experiments/search_logs/config.yaml`
+#: line 15), its README says "2nd order" (line 25). So only our second-order DARTS gets it.
+DARTS_S_METHODS = ("darts_2nd",)
 
 
 def nb201_published(method: str, dataset: str) -> NB201Published | None:

@@ -57,7 +57,12 @@ PROVENANCE = (
     "gt_sha256",
     "gt_label",
 )
-INFO = ("profile", "epochs", "method_args", *PROVENANCE)
+INFO = ("profile", "epochs", "method_args", "order", *PROVENANCE)
+#: Methods that take the DARTS order as `method_args.order` (default second, as RobustDARTS ran them);
+#: their runs from before that argument existed have no `order` and ran first order.
+ORDER_ARG_METHODS = ("darts_es", "darts_ada", "rdarts_l2", "rdarts_dp")
+#: Methods whose name fixes the order.
+FIXED_ORDER = {"darts": "first", "darts_2nd": "second"}
 NB201_ACCURACY = [
     "gt_cifar10-valid_valid",
     "gt_cifar10_test",
@@ -101,17 +106,36 @@ def with_hours(runs: pd.DataFrame) -> pd.DataFrame:
     )
 
 
+def darts_order(runs: pd.DataFrame) -> pd.Series:
+    """First- or second-order DARTS per run ("" for methods that are neither)."""
+    args = runs["arg_order"] if "arg_order" in runs else pd.Series(None, index=runs.index, dtype=object)
+    order = [
+        str(arg)
+        if isinstance(arg, str) and arg
+        else ("first" if method in ORDER_ARG_METHODS else FIXED_ORDER.get(method, ""))
+        for method, arg in zip(runs["method"], args)
+    ]
+    return pd.Series(order, index=runs.index, dtype=object)
+
+
+def method_label(method: str, order: object) -> str:
+    """The method as a table shows it: with its order where that is an argument, so the first- and
+    second-order rows of one method (separate groups: their settings differ) are told apart."""
+    return f"{method} ({order} order)" if method in ORDER_ARG_METHODS and isinstance(order, str) and order else method
+
+
 def comparison(runs: pd.DataFrame) -> pd.DataFrame:
     """The numbers behind every table and the leaderboard, one row per group (see module doc).
 
     Columns: GROUP, n_runs (sweep members included), n_seeds (seeds of any status),
     n_finished / n_failed / n_unfinished, seeds / seeds_finished (";"-joined),
     `<figure>_mean/_std/_sem/_n` per figure present, best-of-N by validation (`best_seed`,
-    `best_<figure>`), cost_unit, INFO columns, published columns (`pub_*`).
+    `best_<figure>`), cost_unit, INFO columns (`order`: first/second-order DARTS, see `darts_order`),
+    published columns (`pub_*`).
     """
     if runs.empty:
         return pd.DataFrame(columns=[*GROUP, "n_runs", "n_seeds", *(f"n_{s}" for s in STATUSES)])
-    runs = with_hours(runs)
+    runs = with_hours(runs).assign(order=darts_order)
     selected = runs[runs["selected"]]
     table = status_counts(selected, GROUP).rename(columns={s: f"n_{s}" for s in STATUSES})
     table["n_seeds"] = table[[f"n_{s}" for s in STATUSES]].sum(axis=1)
@@ -210,14 +234,14 @@ def _status_note(table: pd.DataFrame) -> list[str]:
     left_out = table[(table["n_failed"] > 0) | (table["n_unfinished"] > 0)]
     for row in left_out.itertuples(index=False):
         notes.append(
-            f"{row.method} on {row.space}/{row.dataset}: {row.n_failed} failed and {row.n_unfinished} unfinished "
-            "run(s) are not in the statistics."
+            f"{method_label(row.method, row.order)} on {row.space}/{row.dataset}: {row.n_failed} failed and "
+            f"{row.n_unfinished} unfinished run(s) are not in the statistics."
         )
     swept = table[table["n_runs"] > table["n_seeds"]]
     for row in swept.itertuples(index=False):
         notes.append(
-            f"{row.method} on {row.space}/{row.dataset}: a sweep of {row.n_runs} runs, one per seed kept "
-            "(best final supernet validation accuracy)."
+            f"{method_label(row.method, row.order)} on {row.space}/{row.dataset}: a sweep of {row.n_runs} runs, "
+            "one per seed kept (best final supernet validation accuracy)."
         )
     return notes
 
@@ -230,7 +254,11 @@ def nb201_section(table: pd.DataFrame) -> Section | None:
     out = []
     for _, row in rows.iterrows():
         out.append(
-            {"method": row["method"], "search dataset": row["dataset"], "seeds": _seeds(row)}
+            {
+                "method": method_label(row["method"], row["order"]),
+                "search dataset": row["dataset"],
+                "seeds": _seeds(row),
+            }
             | {FIGURES[f]: stat(row, f) for f in NB201_ACCURACY}
         )
         if row["pub_label"]:
@@ -255,7 +283,7 @@ def darts_family_section(table: pd.DataFrame) -> Section | None:
         return None
     out = [
         {
-            "method": row["method"],
+            "method": method_label(row["method"], row["order"]),
             "space": row["space"],
             "dataset": row["dataset"],
             "seeds": _seeds(row),
@@ -283,7 +311,7 @@ def robustdarts_section(table: pd.DataFrame) -> Section | None:
         has_best = "best_seed" in row and pd.notna(row["best_seed"])
         out.append(
             {
-                "method": row["method"],
+                "method": method_label(row["method"], row["order"]),
                 "space": row["space"],
                 "dataset": row["dataset"],
                 "N (finished)": str(int(row["n_finished"])),
@@ -298,8 +326,8 @@ def robustdarts_section(table: pd.DataFrame) -> Section | None:
         "RobustDARTS protocol: of N searches, report the one with the best final supernet validation "
         "accuracy (`eval_valid_acc`). The paper then retrains it (600 epochs) and reports test error; "
         "here the retraining is not run, so ours is the surrogate's approximate figure.",
-        "Published: DARTS row of the RobustDARTS S1–S4 table (best of 4); the R-DARTS/ES/ADA columns are "
-        "unconfirmed and not shown.",
+        "Published: DARTS row of the RobustDARTS S1–S4 table (best of 4), beside darts_2nd only: RobustDARTS "
+        "searched with second-order DARTS (`--unrolled`). The R-DARTS/ES/ADA columns are unconfirmed and not shown.",
         *_status_note(rows),
     ]
     return Section("S1–S4: RobustDARTS protocol (best of N seeds by validation)", pd.DataFrame(out), notes)
@@ -314,7 +342,7 @@ def collapse_section(table: pd.DataFrame) -> Section | None:
         skip = "skip_cell" if row["space"] == "nb201" else "skip_normal"
         out.append(
             {
-                "method": row["method"],
+                "method": method_label(row["method"], row["order"]),
                 "space": row["space"],
                 "dataset": row["dataset"],
                 "seeds": _seeds(row),

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 
 import pytest
 import torch
 from collapse_support import run_config, tiny_batch, tiny_net
 
+from nasbench_harness.data.pipeline import epoch_generator
 from nasbench_harness.engine.runner import execute
 from nasbench_harness.methods.random_ws import RandomWS, arch_genotype, arch_weights, sample_arch
 from nasbench_harness.spaces import get_space
@@ -28,14 +30,27 @@ def test_darts_family_samples_are_discrete_cells(space):
                 offset += node + 2
             weights = arch_weights(space_, arch, torch.zeros(()))[cell_type]
             assert weights.sum() == 8 and set(weights.sum(1).tolist()) <= {0.0, 1.0}
-            assert all(space_.edge_ops[cell_type][e][k] != "none" for e, k in chosen)
         genotype = arch_genotype(space_, arch)
+        assert space_.parse_genotype(str(genotype)) == genotype  # valid in the space, `none` included
         for cell_type, gene in genotype.cells().items():
             offsets = [0, 2, 5, 9]
-            expected = {
+            expected = [
                 (space_.edge_ops[cell_type][e][k], e - max(o for o in offsets if o <= e)) for e, k in arch[cell_type]
-            }
-            assert set(gene) == expected
+            ]
+            assert list(gene) == expected  # the sampled pairs in order, a sampled `none` kept
+
+
+@pytest.mark.parametrize(("space", "n_ops"), [("darts", 8), ("s3", 3)])
+def test_darts_family_ops_are_uniform_over_all_ops_none_included(space, n_ops):
+    """RobustDARTS `sample_arch`: np.random.choice(range(num_ops)) per chosen edge, `none` (op 0) included."""
+    space_ = get_space(space)
+    gen = torch.Generator().manual_seed(0)
+    picks = [k for _ in range(400) for chosen in sample_arch(space_, gen).values() for _, k in chosen]
+    counts = torch.bincount(torch.tensor(picks), minlength=n_ops).double() / len(picks)
+    assert space_.edge_ops["normal"][0][0] == "none" and counts[0] > 0
+    assert torch.allclose(counts, torch.full((n_ops,), 1 / n_ops, dtype=counts.dtype), atol=0.02)  # 6,400 draws
+    nones = sum("none" in arch_genotype(space_, sample_arch(space_, gen)).ops("normal") for _ in range(50))
+    assert nones > 0
 
 
 def test_nb201_samples_one_op_per_edge_none_included():
@@ -63,27 +78,39 @@ def test_a_step_trains_only_the_sampled_ops_and_never_alpha():
     assert all(torch.equal(a, b) for a, b in zip(alphas, net.arch_parameters()))
 
 
+def score(tag: str, arch) -> float:
+    """A made-up accuracy that is (practically) distinct for distinct architectures: no ties to break."""
+    return float(int(hashlib.sha256(f"{tag}{arch}".encode()).hexdigest()[:8], 16))
+
+
 def test_selection_takes_the_top_first_pass_candidates_and_picks_the_best_on_all_valid(
     tmp_path, reference_data_dir, monkeypatch
 ):
-    """A made-up accuracy makes the expected pick computable: first pass score and full score differ."""
+    """With made-up first-pass and full accuracies the pick is computed here, independently of the method."""
     first_pass_size = 2 * 8  # first_pass_batches × batch size
 
     def accuracy(self, arch, batches):
-        key = sum((e + 1) * (k + 1) for e, k in arch["cell"])
         images = sum(len(y) for _, y in batches)
-        return float(key % 17) if images == first_pass_size else float(key % 5)
+        return score("first", arch) if images == first_pass_size else score("full", arch)
 
     monkeypatch.setattr(RandomWS, "accuracy", accuracy)
     args = {"eval_archs": 30, "first_pass_batches": 2, "top_k": 4}
-    outcome = execute(run_config("random_ws", method_args=args), tmp_path, reference_data_dir, torch.device("cpu"))
+    config = run_config("random_ws", method_args=args)
+    outcome = execute(config, tmp_path, reference_data_dir, torch.device("cpu"))
     metadata = json.loads((outcome.directory / "metadata.json").read_text())
     selection = metadata["method"]["selection"]
-    assert selection["epoch"] == 1 and len(selection["top"]) == 4
-    firsts = [t["first_pass_acc"] for t in selection["top"]]
-    assert firsts == sorted(firsts, reverse=True)
-    best = max(selection["top"], key=lambda t: t["valid_acc"])
-    assert selection["genotype"] == best["genotype"] == outcome.genotype
+
+    # The protocol, re-done: the 30 candidates of the last epoch's generator, the 4 best first-pass
+    # scores, the best full score among those.
+    space = get_space("nb201")
+    generator = epoch_generator(config.seed, 1_000_000 + config.train.epochs - 1)
+    candidates = [sample_arch(space, generator) for _ in range(30)]
+    top = sorted(candidates, key=lambda a: score("first", a), reverse=True)[:4]
+    pick = max(top, key=lambda a: score("full", a))
+    assert selection["epoch"] == 1
+    assert [t["genotype"] for t in selection["top"]] == [str(arch_genotype(space, a)) for a in top]
+    assert selection["genotype"] == str(arch_genotype(space, pick)) == outcome.genotype
+    assert selection["valid_acc"] == score("full", pick)
     rows = [json.loads(line) for line in (outcome.directory / "metrics.jsonl").read_text().splitlines()]
     assert rows[-1]["genotype"] == outcome.genotype  # selected within the last epoch's last step
     assert rows[0]["alphas"] == rows[-1]["alphas"]

@@ -9,7 +9,7 @@ import torch
 from collapse_support import run_config, tiny_net
 
 from nasbench_harness.config import expand_suite, load_suite
-from nasbench_harness.methods.rdarts import CODE_L2_GRID, RDartsDropPath, RDartsL2, select_best
+from nasbench_harness.methods.rdarts import CODE_L2_GRID, RDartsDropPath, RDartsL2, select_best, sweep_group
 
 SUITE = """\
 name: rdarts
@@ -54,7 +54,9 @@ def test_l2_sets_the_network_weight_decay():
 
 
 class FakeBatches:
-    cutout_prob = 1.0
+    """Stands in for PairedBatches; starts at a probability no schedule gives, so an unset one shows."""
+
+    cutout_prob = 0.123
 
 
 @pytest.mark.parametrize(("strength", "cutout"), [(0.4, [0.0, 0.25, 0.5, 0.75, 1.0]), (0.0, [0.0] * 5)])
@@ -70,11 +72,15 @@ def test_drop_path_and_cutout_ramp_linearly(strength, cutout):
 
 
 def test_drop_path_on_nb201_schedules_cutout_only():
-    config = run_config("rdarts_dp", "nb201", method_args={"strength": 0.2})
+    config = run_config("rdarts_dp", "nb201", train={"epochs": 5}, method_args={"strength": 0.2, "cutout_prob": 0.8})
     method = RDartsDropPath(tiny_net("nb201"), config, torch.device("cpu"))
     method.batches = FakeBatches()  # type: ignore[assignment]
-    method.set_epoch(1, 0.025)
-    assert method.batches.cutout_prob == 1.0 and "cutout only" in method.describe()["drop_path"]
+    seen = []
+    for epoch in range(5):
+        method.set_epoch(epoch, 0.025)
+        seen.append(method.batches.cutout_prob)
+    assert seen == pytest.approx([0.0, 0.2, 0.4, 0.6, 0.8])  # cutout_prob · epoch / (epochs − 1)
+    assert not hasattr(method.net, "drop_path_prob") and "cutout only" in method.describe()["drop_path"]
 
 
 def result(config, accuracy):
@@ -89,3 +95,23 @@ def test_select_best_picks_the_best_validation_accuracy_per_sweep_group(tmp_path
     best = select_best(results)
     assert [(b["config"]["seed"], b["config"]["method_args"]["strength"]) for b in best] == [(0, 9e-4), (1, 3e-4)]
     assert select_best([{"config": runs[0], "final": {"eval_valid_acc": 1.0}}])[0]["config"] is runs[0]
+
+
+def test_first_and_second_order_sweeps_are_separate_groups(tmp_path):
+    second = [r for r in expand(tmp_path) if r.method == "rdarts_l2" and r.seed == 0]
+    first = [
+        r
+        for r in expand(tmp_path, "overrides: {methods: {rdarts_l2: {method_args: {order: first}}}}\n")
+        if r.method == "rdarts_l2" and r.seed == 0
+    ]
+    assert {r.method_args["order"] for r in second} == {"second"} and {r.method_args["order"] for r in first} == {
+        "first"
+    }
+    assert len({sweep_group(r.model_dump(mode="json")) for r in second + first}) == 2
+    # The first-order sweep's best (60.0) does not displace the second-order sweep's (50.0).
+    results = [result(r, 50.0 if i == 1 else 40.0) for i, r in enumerate(second)]
+    results += [result(r, 60.0 if i == 2 else 30.0) for i, r in enumerate(first)]
+    picked = [
+        (b["config"]["method_args"]["order"], b["config"]["method_args"]["strength"]) for b in select_best(results)
+    ]
+    assert picked == [("second", 9e-4), ("first", 2.7e-3)]

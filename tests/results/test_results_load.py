@@ -167,3 +167,20 @@ def test_aggregate_cli_writes_both_tables(mixed_tree: Path, tmp_path: Path, suff
 def test_aggregate_cli_rejects_a_directory_without_runs(tmp_path: Path):
     result = CliRunner().invoke(main, ["aggregate", str(tmp_path)])
     assert result.exit_code != 0 and "holds no runs/ folder" in result.output and "Traceback" not in result.output
+
+
+def test_first_and_second_order_runs_are_separate_rows_labelled_by_order(tmp_path: Path):
+    """darts_es with `order` first, second, and a run from before the argument (first order)."""
+    final = {"nb301_valid_acc_approx": 90.0}
+    for seed, args in enumerate(({"order": "first"}, {"order": "second"}, {})):
+        write_run(tmp_path, method="darts_es", space="s2", seed=seed, method_args=args, rows=[epoch_row(0)])
+    write_run(tmp_path, method="darts_2nd", space="s2", seed=0, rows=[epoch_row(0)], final_metrics=final)
+    write_run(tmp_path, method="darts", space="s2", seed=0, rows=[epoch_row(0)], final_metrics=final)
+    table = comparison(load_results(tmp_path).runs)
+    es = table[table["method"] == "darts_es"]
+    assert sorted(es["order"]) == ["first", "first", "second"] and es["setting"].nunique() == 3
+    published = dict(zip(table["method"] + "/" + table["order"], table["pub_s_test_error"]))
+    assert published["darts_2nd/second"] == pytest.approx(4.85) and pd.isna(published["darts/first"])
+    assert all(pd.isna(published[k]) for k in published if k.startswith("darts_es"))
+    text = "\n".join(render_text(s) for s in sections(load_results(tmp_path).runs))
+    assert "darts_es (first order)" in text and "darts_es (second order)" in text
