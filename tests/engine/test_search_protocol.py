@@ -68,11 +68,14 @@ def test_search_reads_test_xvalid_and_never_xtest(reference_data_dir, monkeypatc
     assert any(not torch.equal(clean[k], after_xvalid[k]) for k in clean if k.startswith("a"))
 
 
-def _method(name: str, space: str = "nb201", **train: object):
+def _method(name: str, space: str = "nb201", order: str | None = None, **train: object):
     torch.manual_seed(0)
     network = {"channels": 4, "cells_per_stage": 1} if space == "nb201" else {"channels": 4, "layers": 3}
     net = get_space(space).build_supernet(num_classes=5, **network).double()
-    config = RunConfig(method=name, space=space, dataset="cifar10", seed=0, train=TrainConfig(**train))
+    method_args = {"order": order} if order else {}
+    config = RunConfig(
+        method=name, space=space, dataset="cifar10", seed=0, train=TrainConfig(**train), method_args=method_args
+    )
     return get_method_class(name)(net, config, torch.device("cpu"))
 
 
@@ -87,10 +90,16 @@ def _batch(seed: int, n: int = 6) -> tuple[torch.Tensor, torch.Tensor]:
         ("darts", "nb201", ["weights", "alpha"]),  # xautodl DARTS-V1.py lines 52-73
         ("darts_2nd", "nb201", ["alpha", "weights"]),  # xautodl DARTS-V2.py lines 141-167
         ("darts", "s1", ["alpha", "weights"]),  # DARTS cnn/train_search.py lines 147-155
+        # The RobustDARTS family on NB201 follows the xautodl script of its order (default second).
+        ("darts_es", "nb201", ["alpha", "weights"]),
+        ("darts_es:first", "nb201", ["weights", "alpha"]),
+        ("rdarts_l2", "nb201", ["alpha", "weights"]),
+        ("darts_ada", "s1", ["alpha", "weights"]),
     ],
 )
 def test_step_order_follows_each_original(name: str, space: str, expected: list[str], monkeypatch) -> None:
-    method = _method(name, space)
+    name, _, order = name.partition(":")
+    method = _method(name, space, **({"order": order} if order else {}))
     calls: list[str] = []
     weight_step, alpha_step = method.weight_step, method.alpha_step
     monkeypatch.setattr(method, "weight_step", lambda b: calls.append("weights") or weight_step(b))
