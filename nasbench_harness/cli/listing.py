@@ -32,3 +32,19 @@ def list_methods_command() -> None:
         cls = get_method_class(name)
         doc = (cls.__doc__ or __import__("sys").modules[cls.__module__].__doc__ or "").strip().splitlines()
         click.echo(f"{name:<12} {doc[0] if doc else ''}")
+
+
+@list_group.command("datasets")
+def list_datasets_command() -> None:
+    """Datasets with their classes, image size, data-directory folder and whether they download themselves."""
+    from nasbench_harness.data import get_spec, list_datasets
+    from nasbench_harness.data.download import can_download
+
+    rows = [("dataset", "classes", "size", "folder", "files")]
+    for name in list_datasets():
+        spec = get_spec(name)
+        source = "downloaded on first use" if can_download(name) else "manual (see `nasbench data status`)"
+        rows.append((name, str(spec.num_classes), f"{spec.image_size}x{spec.image_size}", f"{spec.folder}/", source))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        click.echo("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())

@@ -53,16 +53,24 @@ def aggregate(results_dir: Path, out: Path | None) -> None:
 @click.option(
     "--csv",
     "csv_path",
-    required=True,
     type=click.Path(dir_okay=False, path_type=Path),
-    help="Where to write the leaderboard CSV.",
+    default=None,
+    help="Where to write the leaderboard CSV (default: RESULTS_DIR/leaderboard.csv).",
 )
-def leaderboard(results_dir: Path, csv_path: Path) -> None:
-    """One row per (method, space, dataset, setting) in a fixed column schema (docs/results.md)."""
+def leaderboard(results_dir: Path, csv_path: Path | None) -> None:
+    """Print one row per (method, space, dataset, setting) and write the full CSV schema (docs/results.md)."""
     from nasbench_harness.results import write_leaderboard
+    from nasbench_harness.results.leaderboard import leaderboard_display
+    from nasbench_harness.results.tables import text_table
 
-    frame = write_leaderboard(_load(results_dir).runs, csv_path)
-    click.echo(f"wrote {csv_path} ({len(frame)} rows)")
+    runs = _load(results_dir).runs
+    csv_path = csv_path or results_dir / "leaderboard.csv"
+    frame = write_leaderboard(runs, csv_path)
+    if frame.empty:
+        click.echo(f"no runs under {results_dir / 'runs'}")
+    else:
+        click.echo(text_table(leaderboard_display(frame)))
+    click.echo(f"\nwrote {csv_path} ({len(frame)} rows, all {len(frame.columns)} columns)")
 
 
 @main.command()

@@ -99,6 +99,43 @@ def leaderboard(runs: pd.DataFrame) -> pd.DataFrame:
     return out.reindex(columns=list(LEADERBOARD_COLUMNS))
 
 
+#: Leaderboard columns `nasbench leaderboard` prints: heading, mean column, std column (or None), format.
+_DISPLAY: tuple[tuple[str, str, str | None, str], ...] = (
+    ("valid acc %", "eval_valid_acc_mean", "eval_valid_acc_std", ".2f"),
+    ("NB201 C10 test %", "c10_test_mean", "c10_test_std", ".2f"),
+    ("NB301 approx %", "nb301_approx_mean", "nb301_approx_std", ".2f"),
+    ("skip (normal)", "skip_normal_mean", "skip_normal_std", ".1f"),
+    ("search h/run", "search_hours_mean", None, ".3g"),
+)
+
+
+def leaderboard_display(frame: pd.DataFrame) -> pd.DataFrame:
+    """The leaderboard's headline figures as display strings (mean ± std; "-" where a figure does not apply)."""
+
+    def figure(row: pd.Series, mean: str, std: str | None, spec: str) -> str:
+        value = row[mean]
+        if pd.isna(value):
+            return "-"
+        spread = row[std] if std is not None else float("nan")
+        return f"{value:{spec}}" if pd.isna(spread) else f"{value:{spec}} ± {spread:{spec}}"
+
+    rows = []
+    for _, row in frame.iterrows():
+        shown = {
+            "method": row["method"],
+            "space": row["space"],
+            "dataset": row["dataset"],
+            "setting": row["setting"],
+            "seeds (fin/all)": f"{row['n_finished']}/{row['n_seeds']}",
+        }
+        for heading, mean, std, spec in _DISPLAY:
+            shown[heading] = figure(row, mean, std, spec)
+        shown["cost"] = row["cost_unit"] if isinstance(row["cost_unit"], str) else "-"
+        rows.append(shown)
+    columns = ["method", "space", "dataset", "setting", "seeds (fin/all)", *(d[0] for d in _DISPLAY), "cost"]
+    return pd.DataFrame(rows, columns=columns)
+
+
 def write_leaderboard(runs: pd.DataFrame, path: str | Path) -> pd.DataFrame:
     """Write the leaderboard CSV (header always present, even with no runs) and return it."""
     frame = leaderboard(runs)

@@ -1,12 +1,14 @@
 """`nasbench report`: one folder with report.md, report.html and img/, readable wherever it is copied.
 
-Images are referenced by relative path (img/…), so the Markdown and the HTML share them and the
-folder stays self-contained. Every string that comes from a run (method names, genotypes, failure
+report.html embeds every figure as a base64 PNG data URI, so the page alone is self-contained (mail it,
+attach it to a CI run); report.md links the same figures by relative path (img/…), so the Markdown
+needs the img/ folder beside it. Every string that comes from a run (method names, genotypes, failure
 reasons, paths) is escaped before it reaches the HTML or the Markdown.
 """
 
 from __future__ import annotations
 
+import base64
 import html
 import json
 import re
@@ -171,7 +173,7 @@ def write_report(root: str | Path, out_dir: str | Path, pdf: bool = True) -> Rep
     markdown.write_text("\n".join(md))
 
     page = out_dir / "report.html"
-    page.write_text(_html(title, header, summary, [f for f, _ in figures], listing))
+    page.write_text(_html(title, header, summary, [f for f, _ in figures], listing, out_dir))
     return Report(markdown, page, [p for _, written in figures for p in written])
 
 
@@ -186,15 +188,26 @@ def _html_section(section: tables.Section) -> str:
     )
 
 
+def _data_uri(png: Path) -> str:
+    """A PNG as a data URI, so report.html shows it without the img/ folder."""
+    return "data:image/png;base64," + base64.b64encode(png.read_bytes()).decode("ascii")
+
+
 def _html(
-    title: str, header: str, summary: list[tables.Section], figures: list[ReportImage], listing: list[tables.Section]
+    title: str,
+    header: str,
+    summary: list[tables.Section],
+    figures: list[ReportImage],
+    listing: list[tables.Section],
+    out_dir: Path,
 ) -> str:
     e = html.escape
     body = [f"<h1>{e(title)}</h1>", f"<p>{e(header)}</p>", *(_html_section(s) for s in summary)]
     if figures:
         body.append("<h2>Figures</h2>")
         body += [
-            f'<figure><img src="{e(f.path)}" alt="{e(f.caption)}"><figcaption>{e(f.caption)}</figcaption></figure>'
+            f'<figure><img src="{_data_uri(out_dir / f.path)}" alt="{e(f.caption)}">'
+            f"<figcaption>{e(f.caption)}</figcaption></figure>"
             for f in figures
         ]
     body += [_html_section(s) for s in listing]

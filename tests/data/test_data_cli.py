@@ -82,3 +82,13 @@ def test_download_errors(tmp_path: Path) -> None:
     assert result.exit_code != 0 and "has no option 'extra'" in result.output
     result = _run("download", "mnist", "--data-dir", str(tmp_path))
     assert result.exit_code == 2 and "cifar10" in result.output
+
+
+def test_list_datasets_shows_every_dataset_with_its_folder_and_source() -> None:
+    result = CliRunner().invoke(main, ["list", "datasets"])
+    assert result.exit_code == 0, result.output
+    rows = {line.split()[0]: line for line in result.output.splitlines()[1:]}
+    assert sorted(rows) == ["cifar10", "cifar100", "imagenet16-120", "svhn"]
+    assert "cifar-10-batches-py/" in rows["cifar10"] and "downloaded on first use" in rows["cifar10"]
+    assert "ImageNet16/" in rows["imagenet16-120"] and "manual" in rows["imagenet16-120"]
+    assert rows["cifar100"].split()[1:3] == ["100", "32x32"]

@@ -92,3 +92,21 @@ def test_published_numbers_are_the_confirmed_ones_only():
     assert published.s_space_test_error("rdarts_l2", "s1", "cifar10") is None
     assert not {"rdarts_l2", "rdarts_dp", "darts_es", "darts_ada"} & set(published.NB201)
     assert published.nb201_published("darts", "cifar100") is None  # the paper searched on CIFAR-10
+
+
+def test_leaderboard_prints_its_table_and_writes_the_csv_into_the_results_dir(tmp_path: Path):
+    for seed, acc in ((0, 90.0), (1, 94.0)):
+        write_run(tmp_path, seed=seed, rows=[epoch_row(0)], final_metrics={"gt_cifar10_test": acc})
+    write_run(tmp_path, space="s2", seed=0, rows=[epoch_row(0)], final_metrics={"nb301_valid_acc_approx": 91.5})
+    result = CliRunner().invoke(main, ["leaderboard", str(tmp_path)])  # no --csv: the documented form
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    header = lines[0].split()
+    assert header[:3] == ["method", "space", "dataset"] and "NB201 C10 test %" in lines[0]
+    rows = {line.split()[1]: line for line in lines[2:4]}
+    assert "darts" in rows["nb201"] and "2/2" in rows["nb201"] and "92.00 ± 2.83" in rows["nb201"]
+    assert "91.50" in rows["s2"] and "1/1" in rows["s2"]
+    written = tmp_path / "leaderboard.csv"
+    assert f"wrote {written}" in result.output
+    board = pd.read_csv(written)
+    assert tuple(board.columns) == PINNED and sorted(board["space"]) == ["nb201", "s2"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import re
 import shutil
 from html.parser import HTMLParser
@@ -57,23 +58,33 @@ def test_report_of_real_runs(real_tree: Path, tmp_path: Path):
     result = CliRunner().invoke(main, ["report", str(real_tree), "-o", str(out)])
     assert result.exit_code == 0, result.output
     parsed = _parse(out / "report.html")
-    names = sorted(Path(src).name for src in parsed.images)
-    kinds = [n.split("_")[0] for n in names]
+    markdown = (out / "report.md").read_text()
+    linked = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", markdown)
+    kinds = [Path(src).name.split("_")[0] for src in linked]
     assert (kinds.count("alpha"), kinds.count("collapse"), kinds.count("final")) == (2, 2, 2)  # nb201 and s1
-    for src in parsed.images:
+    for src in linked:
         assert not Path(src).is_absolute() and src.startswith("img/")
         png = out / src
         assert png.read_bytes()[:8] == PNG_MAGIC and png.stat().st_size > 5000
         assert png.with_suffix(".pdf").stat().st_size > 1000
+    # report.html embeds the same figures, in the same order, as data URIs: the page alone is self-contained.
+    assert [_embedded_png(src) for src in parsed.images] == [(out / src).read_bytes() for src in linked]
     text = " ".join(parsed.text)
     assert "NAS-Bench-201: ground truth of the final cells" in text and "published: DARTS-V1" in text
     assert "S1–S4: RobustDARTS protocol" in text and "approximate" in text
-    markdown = (out / "report.md").read_text()
-    linked = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", markdown)
-    assert sorted(linked) == sorted(parsed.images)
 
-    copy = shutil.copytree(out, tmp_path / "copied")  # self-contained: the copy resolves every image
-    assert all((copy / src).is_file() for src in _parse(copy / "report.html").images)
+    alone = tmp_path / "alone"  # the HTML page copied without img/ still shows every figure
+    alone.mkdir()
+    shutil.copy(out / "report.html", alone)
+    assert all(_embedded_png(src)[:8] == PNG_MAGIC for src in _parse(alone / "report.html").images)
+    copy = shutil.copytree(out, tmp_path / "copied")  # the Markdown's relative links resolve in a copy
+    assert all((copy / src).is_file() for src in linked)
+
+
+def _embedded_png(src: str) -> bytes:
+    prefix = "data:image/png;base64,"
+    assert src.startswith(prefix), f"report.html links {src[:60]!r} instead of embedding it"
+    return base64.b64decode(src[len(prefix) :], validate=True)
 
 
 def test_run_supplied_strings_are_escaped(tmp_path: Path):
