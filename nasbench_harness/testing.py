@@ -1,74 +1,154 @@
 """Conformance checks every registered method must pass (in the spirit of Optuna's sampler tests).
 
-`tests/methods/test_conformance.py` runs them for every name in `list_methods()`, so a new method is
-checked the moment it is registered. Third-party methods can call `check_method` in their own tests.
+`tests/methods/test_conformance.py` runs them for every name in `list_methods()` on every space in
+`list_spaces()`, so a new method (or space) is checked the moment it is registered. Third-party
+methods can call `check_method` in their own tests.
 """
 
 from __future__ import annotations
 
+import io
 import json
 import math
+import random
+from typing import Any
 
+import numpy as np
 import torch
 
 from nasbench_harness.config import RunConfig, TrainConfig
+from nasbench_harness.engine.checkpoint import rng_state, set_rng_state
 from nasbench_harness.methods import EpochDecision, Method, get_method_class
 from nasbench_harness.spaces import get_space
 
-TINY_NETWORK = {"nb201": {"channels": 4, "cells_per_stage": 1}, "s3": {"channels": 4, "layers": 3}}
+#: Test-sized supernets: two reductions / three NB201 stages, a few thousand weights each.
+TINY_NETWORK: dict[str, dict[str, Any]] = {
+    "nb201": {"channels": 4, "cells_per_stage": 1},
+    **{name: {"channels": 4, "layers": 3} for name in ("darts", "s1", "s2", "s3", "s4")},
+}
+BATCH, SIZE = 4, 8
+#: A learning rate for the step after the "checkpoint" (a new epoch, as after a resume).
+NEXT_LR = 0.02
 
 
 def tiny_method(name: str, space: str, seed: int = 0) -> Method:
+    """The method as a run builds it (space registry supernet, method registry class), at test size."""
+    if space not in TINY_NETWORK:
+        raise KeyError(f"nasbench_harness.testing.TINY_NETWORK has no entry for space {space!r}; add its tiny size")
     cls = get_method_class(name)
     args = cls.expand_args(cls.Args())[0]
-    config = RunConfig(method=name, space=space, dataset="cifar10", seed=seed, train=TrainConfig(batch_size=4),
-                       method_args=args.model_dump(mode="json"))
-    torch.manual_seed(seed)
+    config = RunConfig(
+        method=name,
+        space=space,
+        dataset="cifar10",
+        seed=seed,
+        train=TrainConfig(batch_size=BATCH),
+        method_args=args.model_dump(mode="json"),
+    )
+    seed_all(seed)
     net = get_space(space).build_supernet(num_classes=10, mixer=cls.mixer(args), **TINY_NETWORK[space])
     return cls(net, config, torch.device("cpu"))
 
 
+def seed_all(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
 def random_batch(seed: int) -> tuple[torch.Tensor, torch.Tensor]:
     g = torch.Generator().manual_seed(seed)
-    return torch.randn(4, 3, 16, 16, generator=g), torch.randint(0, 10, (4,), generator=g)
+    return torch.randn(BATCH, 3, SIZE, SIZE, generator=g), torch.randint(0, 10, (BATCH,), generator=g)
+
+
+def first_epoch(method: Method) -> list[dict[str, float]]:
+    """Epoch 0 of a run: two steps, then the epoch-end hook (the runner's order)."""
+    method.set_epoch(0, 0.025)
+    stats = [method.step(random_batch(2 * step), random_batch(2 * step + 1)) for step in range(2)]
+    method.after_train_steps()
+    record = {"epoch": 0, "eigenvalue": None, "eval_valid_acc": 10.0, "genotype": str(method.genotype())}
+    assert isinstance(method.on_epoch_end(0, record), EpochDecision)
+    return stats
+
+
+def next_step(method: Method, rng: dict[str, Any]) -> dict[str, float]:
+    """Epoch 1's first step from the RNG state `rng` (what a resumed run continues with)."""
+    set_rng_state(rng)
+    method.set_epoch(1, NEXT_LR)
+    return method.step(random_batch(100), random_batch(101))
 
 
 def check_method(name: str, space: str) -> None:
     """A method steps with finite figures, learns what it claims to, derives a valid genotype, describes
-    itself in JSON, and restores its state exactly."""
+    itself in JSON, is deterministic under a seed, and resumes exactly: after a checkpoint round trip
+    (weights-only torch.save/torch.load, as the runner's) the next step is bitwise the step without one."""
+    seed_all(0)
     method = tiny_method(name, space)
     assert method.name == name
     json.dumps(method.describe())
     net = method.net
     weights_before = [p.detach().clone() for p in net.weight_parameters()]
     alphas_before = [a.detach().clone() for a in net.arch_parameters()]
-    method.set_epoch(0, 0.025)
-    for step in range(2):
-        stats = method.step(random_batch(2 * step), random_batch(2 * step + 1))
-        assert stats and all(isinstance(v, float) and math.isfinite(v) for v in stats.values()), stats
+    stats = first_epoch(method)
+    for row in stats:
+        assert row and all(isinstance(v, float) and math.isfinite(v) for v in row.values()), row
     assert any(not torch.equal(a, b) for a, b in zip(weights_before, net.weight_parameters())), "weights unchanged"
     alphas_changed = any(not torch.equal(a, b) for a, b in zip(alphas_before, net.arch_parameters()))
     assert alphas_changed == method.learns_alphas, f"α changed: {alphas_changed}, learns_alphas: {method.learns_alphas}"
-
     genotype = method.genotype()
     assert get_space(space).parse_genotype(str(genotype)) == genotype
 
-    record = {"epoch": 0, "eigenvalue": None, "eval_valid_acc": 10.0, "genotype": str(genotype)}
-    decision = method.on_epoch_end(0, record)
-    assert isinstance(decision, EpochDecision)
+    checkpoint = round_trip({"net": net.state_dict(), "method": method.state_dict(), "rng": rng_state()})
 
-    restored = tiny_method(name, space, seed=1)
-    restored.net.load_state_dict(net.state_dict())
-    restored.load_state_dict(method.state_dict())
-    assert _flatten(restored.state_dict()) == _flatten(method.state_dict())
+    again = tiny_method(name, space)
+    assert first_epoch(again) == stats, "the same seed gave different step figures"
+    assert_same_state(again, method, "the same seed gave a different state after one epoch")
+
+    resumed = tiny_method(name, space, seed=1)
+    resumed.net.load_state_dict(checkpoint["net"])
+    resumed.load_state_dict(checkpoint["method"])
+    expected = next_step(method, checkpoint["rng"])
+    got = next_step(resumed, checkpoint["rng"])
+    where = f"{name} on {space}: the step after a checkpoint round trip differs from the step without one"
+    assert got == expected, f"{where} (step figures {got} != {expected}); does state_dict hold everything?"
+    assert_same_state(resumed, method, where)
+    assert str(resumed.genotype()) == str(method.genotype()), where
 
 
-def _flatten(state: object) -> object:
-    """Comparable form of a nested state dict (tensors as lists)."""
+def round_trip(payload: dict[str, Any]) -> dict[str, Any]:
+    """Through bytes, as `engine.checkpoint` writes and reads it (weights_only=True rejects arbitrary objects)."""
+    buffer = io.BytesIO()
+    torch.save(payload, buffer)
+    buffer.seek(0)
+    return torch.load(buffer, weights_only=True)
+
+
+def assert_same_state(a: Method, b: Method, message: str) -> None:
+    """Weights, α and buffers bitwise equal; method state (optimizers included) equal."""
+    net_a, net_b = a.net.state_dict(), b.net.state_dict()
+    assert net_a.keys() == net_b.keys(), message
+    differ = [k for k in net_a if _bits(net_a[k]) != _bits(net_b[k])]
+    assert not differ, f"{message}: network entries {differ[:5]} differ"
+    state_a, state_b = _flatten(a.state_dict()), _flatten(b.state_dict())
+    assert state_a == state_b, f"{message}: method state differs in {_first_difference(state_a, state_b)}"
+
+
+def _flatten(state: object, prefix: str = "") -> dict[str, object]:
+    """Path → leaf of a nested state dict, tensors bitwise."""
     if isinstance(state, dict):
-        return {k: _flatten(v) for k, v in state.items()}
+        return {k: v for key, value in state.items() for k, v in _flatten(value, f"{prefix}/{key}").items()}
     if isinstance(state, (list, tuple)):
-        return [_flatten(v) for v in state]
+        return {k: v for i, value in enumerate(state) for k, v in _flatten(value, f"{prefix}/{i}").items()}
     if isinstance(state, torch.Tensor):
-        return state.tolist()
-    return state
+        return {prefix: _bits(state)}
+    return {prefix: state}
+
+
+def _bits(tensor: torch.Tensor) -> tuple[str, tuple[int, ...], bytes]:
+    """Bitwise identity (torch.equal calls -0.0 and 0.0 equal and NaN unequal to itself)."""
+    return str(tensor.dtype), tuple(tensor.shape), tensor.detach().cpu().contiguous().numpy().tobytes()
+
+
+def _first_difference(a: dict[str, object], b: dict[str, object]) -> str:
+    keys = sorted(set(a) ^ set(b)) or [k for k in a if a[k] != b[k]]
+    return keys[0] if keys else "?"

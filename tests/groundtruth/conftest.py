@@ -13,6 +13,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import torch
+from reference_packages import require
 
 from nasbench_harness.groundtruth import open_nb201
 
@@ -87,9 +89,8 @@ def _arch_results(module, index: int, row: pd.Series, epochs: int, layout: dict)
 @pytest.fixture(scope="session")
 def official_files(table: pd.DataFrame, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """The same rows as a NATS-Bench archive, a NATS-Bench fast-mode directory and a NAS-Bench-201 .pth."""
-    nats_bench = pytest.importorskip("nats_bench")
-    nas_201_api = pytest.importorskip("nas_201_api")
-    torch = pytest.importorskip("torch")
+    nats_bench = require("nats_bench")
+    nas_201_api = require("nas_201_api")
     root = tmp_path_factory.mktemp("official")
     meta_archs = table["arch_str"].tolist()
     nats = {

@@ -1,14 +1,91 @@
-"""Every registered method, on a NAS-Bench-201 and a DARTS-family supernet, passes the conformance checks."""
+"""Every registered method, on every registered space, passes the conformance checks; and the checks
+catch methods that do not resume exactly or are not deterministic."""
 
 from __future__ import annotations
 
-import pytest
+from collections.abc import Callable
+from typing import Any
 
-from nasbench_harness.methods import list_methods
+import pytest
+import torch
+
+from nasbench_harness.methods import list_methods, register_method
+from nasbench_harness.methods.base import METHODS, Batch, Method
+from nasbench_harness.methods.darts import Darts
+from nasbench_harness.spaces import list_spaces
 from nasbench_harness.testing import check_method
 
 
-@pytest.mark.parametrize("space", ["nb201", "s3"])
+@pytest.mark.parametrize("space", list_spaces())
 @pytest.mark.parametrize("method", list_methods())
 def test_method_conforms(method, space):
     check_method(method, space)
+
+
+class ForgetsMomentum(Darts):
+    """Saves the weight optimizer without its momentum buffers."""
+
+    def state_dict(self) -> dict[str, Any]:
+        state = super().state_dict()
+        return {**state, "w_optimizer": {**state["w_optimizer"], "state": {}}}
+
+
+class ForgetsStepCounter(Darts):
+    """α is frozen on every third step of a run; the step counter is not saved."""
+
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        self.steps = 0
+
+    def step(self, train: Batch, valid: Batch) -> dict[str, float]:
+        self.steps += 1
+        if self.steps % 3 == 0:
+            return self.weight_step(train)
+        return super().step(train, valid)
+
+
+class ForgetsGenerator(Darts):
+    """Perturbs α from a private generator seeded by the run's seed, whose state is not saved."""
+
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        self.generator = torch.Generator().manual_seed(self.config.seed)
+
+    def step(self, train: Batch, valid: Batch) -> dict[str, float]:
+        with torch.no_grad():
+            for alpha in self.net.arch_parameters():
+                alpha.add_(1e-3 * torch.randn(alpha.shape, generator=self.generator))
+        return super().step(train, valid)
+
+
+class Unseeded(ForgetsGenerator):
+    """The same perturbation from a generator seeded by the clock: not a function of the seed."""
+
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        self.generator.seed()
+
+
+@pytest.fixture
+def planted(monkeypatch: pytest.MonkeyPatch) -> Callable[[type[Method]], str]:
+    """Registers a method class for one test only."""
+    monkeypatch.setattr(METHODS, "_items", dict(METHODS._items))
+
+    def plant(cls: type[Method]) -> str:
+        name = f"planted_{cls.__name__.lower()}"
+        register_method(name)(cls)
+        return name
+
+    return plant
+
+
+@pytest.mark.parametrize("space", ["nb201", "s4"])
+@pytest.mark.parametrize("cls", [ForgetsMomentum, ForgetsStepCounter, ForgetsGenerator])
+def test_a_state_dict_that_misses_what_the_next_step_reads_is_caught(planted, cls, space):
+    with pytest.raises(AssertionError, match="the step after a checkpoint round trip differs"):
+        check_method(planted(cls), space)
+
+
+def test_a_method_that_ignores_the_seed_is_caught(planted):
+    with pytest.raises(AssertionError, match="the same seed gave"):
+        check_method(planted(Unseeded), "nb201")
