@@ -10,6 +10,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+#: The NAS-Bench-201 paper reports its search results in two blocks, one per `track_running_stats`
+#: setting of the search network (Table 5; its author in D-X-Y/AutoDL-Projects issue #70). Which
+#: block each figure below comes from is not confirmed in reference.md §5, so every row says so; a
+#: run's own setting is `network.track_running_stats` in its metadata.
+BN_BLOCK_UNCONFIRMED = "BN block not confirmed"
+
 
 @dataclass(frozen=True)
 class NB201Published:
@@ -24,6 +30,8 @@ class NB201Published:
     cifar100_valid: float | None = None
     imagenet16_valid: float | None = None
     note: str = ""
+    #: `track_running_stats=True` / `False` block of the paper's table, or BN_BLOCK_UNCONFIRMED.
+    bn_block: str = BN_BLOCK_UNCONFIRMED
 
 
 _ALL_SKIP = "the all-skip cell"

@@ -177,17 +177,18 @@ def comparison(runs: pd.DataFrame) -> pd.DataFrame:
 
 
 def _add_published(table: pd.DataFrame) -> pd.DataFrame:
-    label, error = [], []
+    label, error, bn_block = [], [], []
     values: dict[str, list[float | None]] = {f"pub_{c}": [] for c in _PUBLISHED_FIELDS}
     for row in table.itertuples(index=False):
         space, dataset, method = row.space, row.dataset, row.method
         nb = published.nb201_published(method, dataset) if space == "nb201" else None
         s_error = published.s_space_test_error(method, space, dataset) if space in S_SPACES else None
         label.append(nb.label if nb else ("DARTS (RobustDARTS)" if s_error is not None else ""))
+        bn_block.append(nb.bn_block if nb else "")
         for column, attr in _PUBLISHED_FIELDS.items():
             values[f"pub_{column}"].append(getattr(nb, attr) if nb else None)
         error.append(s_error)
-    return table.assign(pub_label=label, pub_s_test_error=error, **values)
+    return table.assign(pub_label=label, pub_bn_block=bn_block, pub_s_test_error=error, **values)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -263,14 +264,19 @@ def nb201_section(table: pd.DataFrame) -> Section | None:
         )
         if row["pub_label"]:
             out.append(
-                {"method": f"↳ published: {row['pub_label']}", "search dataset": row["dataset"], "seeds": ""}
+                {
+                    "method": f"↳ published: {row['pub_label']} ({row['pub_bn_block']})",
+                    "search dataset": row["dataset"],
+                    "seeds": "",
+                }
                 | {FIGURES[f]: _number(row[f"pub_{f}"], 2) for f in NB201_ACCURACY}
             )
     notes = [
         "Accuracy (%) of the final cell in the NAS-Bench-201 ground truth (200 epochs): C10 valid = "
         "cifar10-valid x-valid, C10 test = cifar10 ori-test, C100/IN16-120 = x-valid and x-test.",
         "Published rows: NAS-Bench-201 paper, search on CIFAR-10 (test, and valid where it gives one); "
-        "its figures depend on the ground-truth file version and the search BN setting.",
+        "its figures depend on the ground-truth file version and the search BN setting: the paper has one "
+        "block per track_running_stats setting, and the block of each row is given where it is confirmed.",
         *_status_note(rows),
     ]
     return Section("NAS-Bench-201: ground truth of the final cells", pd.DataFrame(out), notes)
@@ -379,6 +385,7 @@ def published_section() -> Section:
             "C10 test": _number(p.cifar10_test, 2),
             "C100 test": _number(p.cifar100_test, 2),
             "IN16-120 test": _number(p.imagenet16_test, 2),
+            "BN block": p.bn_block if p is not published.NB201_OPTIMUM else "",
             "note": p.note,
         }
         for p in (*published.NB201.values(), published.NB201_OPTIMUM)
@@ -391,6 +398,9 @@ def published_section() -> Section:
         "(RobustDARTS): "
         + "; ".join(f"{d}: " + " / ".join(_number(v[s], 2) for s in S_SPACES) for d, v in errors.items())
         + " (S1 / S2 / S3 / S4).",
+        "The NAS-Bench-201 paper gives one block of search results per BN setting of the search network "
+        "(track_running_stats); compare a run with the block of its own setting (network.track_running_stats "
+        "in its metadata).",
     ]
     return Section("Published reference numbers (confirmed only)", pd.DataFrame(rows), notes)
 

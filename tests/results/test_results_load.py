@@ -81,7 +81,8 @@ def test_statistics_match_hand_computation_and_exclude_unfinished(mixed_tree: Pa
     text = "\n".join(render_text(s) for s in sections(results.runs))
     assert "92.00 ± 2.00 (se 1.15)" in text and "3 / 1 / 1" in text
     assert "1 failed and 1 unfinished run(s) are not in the statistics" in text
-    assert "↳ published: DARTS-V1" in text
+    assert "↳ published: DARTS-V1 (BN block not confirmed)" in text
+    assert row["pub_bn_block"] == "BN block not confirmed"
 
 
 def test_failed_run_without_metadata_is_counted(tmp_path: Path):
