@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, PositiveInt, model_validator
+from pydantic import Field, PositiveInt, field_validator
 
 from nasbench_harness.engine.executors.base import register_executor
 from nasbench_harness.engine.executors.driver import DriverExecutor, DriverOptions, Ended, Task
@@ -36,14 +36,14 @@ class PoolOptions(DriverOptions):
     #: torch threads per worker. Default: this machine's cores / workers (at least 1).
     threads_per_run: PositiveInt | None = None
 
-    @model_validator(mode="after")
-    def _whole_or_share(self) -> PoolOptions:
-        g = self.gpus_per_run
+    @field_validator("gpus_per_run")
+    @classmethod
+    def _whole_or_share(cls, g: float) -> float:
         if g > 1 and g != int(g):
             raise ValueError(f"gpus_per_run {g}: above 1 it must be a whole number of GPUs")
         if 0 < g < 1 and abs(1 / g - round(1 / g)) > 1e-6:
             raise ValueError(f"gpus_per_run {g}: a share of a GPU must divide it evenly (1/2, 1/3, 1/4, ...)")
-        return self
+        return g
 
 
 #: The worker process (not `-m`: the package imports worker.py first, which runpy warns about).
