@@ -145,6 +145,16 @@ class Overrides(Strict):
     spaces: dict[str, Sections] = {}
 
 
+class ExecutorSection(BaseModel):
+    """`executor:` — where the runs execute. Its options are validated by the executor it names
+    (engine/executors/, one file each), so a new executor needs no change here. Never part of a run's
+    config or hash: where a run executes does not change its result."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    name: str = "local"
+
+
 class SuiteConfig(Sections):
     name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
     profile: str | None = None
@@ -155,6 +165,7 @@ class SuiteConfig(Sections):
     results_dir: str | None = None
     data_dir: str | None = None
     device: Device = "auto"
+    executor: ExecutorSection = ExecutorSection()
     overrides: Overrides = Overrides()
 
 

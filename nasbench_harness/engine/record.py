@@ -49,7 +49,7 @@ class RunLock:
         directory.mkdir(parents=True, exist_ok=True)
         self.fd = os.open(directory / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
         try:
-            fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            _claim(self.fd)
         except BlockingIOError:
             holder = os.pread(self.fd, 4096, 0).decode(errors="replace").strip() or "pid and host not yet written"
             os.close(self.fd)
@@ -68,6 +68,43 @@ class RunLock:
 
     def __exit__(self, *exc: object) -> None:
         self.release()
+
+
+#: A claim retries this long: `lock_holder` (nasbench status) holds a shared lock for an instant, which
+#: must not make a driver skip the run as "held by another process".
+_CLAIM_RETRIES, _CLAIM_PAUSE = 10, 0.02
+
+
+def _claim(fd: int) -> None:
+    for attempt in range(_CLAIM_RETRIES):
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            if attempt == _CLAIM_RETRIES - 1:
+                raise
+            time.sleep(_CLAIM_PAUSE)
+
+
+def lock_holder(directory: Path) -> str | None:
+    """Who runs this run directory now ("pid N, host H"), or None: a probe that never claims the run.
+
+    It takes a shared lock for an instant (free unless someone holds the exclusive one), so it works
+    from any host that sees the file system's flocks, like the claim itself.
+    """
+    try:
+        fd = os.open(directory / LOCK, os.O_RDONLY)
+    except FileNotFoundError:
+        return None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return os.pread(fd, 4096, 0).decode(errors="replace").strip() or "pid and host not yet written"
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return None
+    finally:
+        os.close(fd)
 
 
 def atomic_write_json(path: Path, payload: Any) -> None:

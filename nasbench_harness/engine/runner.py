@@ -8,6 +8,7 @@ RNG state travels in the checkpoint).
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 import functools
 import math
@@ -54,6 +55,8 @@ class RunOutcome:
     reason: str = ""
     seconds: float = 0.0
     genotype: str = ""
+    #: How many times an executor started this run (a crashed or killed worker is retried).
+    attempts: int = 1
 
 
 def resolve_device(device: str) -> torch.device:
@@ -434,11 +437,13 @@ def execute(
     *,
     rerun_stale: bool = False,
     position: str = "",
+    attempt: int = 1,
 ) -> RunOutcome:
     """Run (or skip, or resume) one configuration; failures are recorded and reported, never raised.
 
     The run directory is locked first, before anything is written: a second process on the same
     results directory gets `locked` and goes on to the next run. Only KeyboardInterrupt ends a suite.
+    `attempt`: which start of this run this is (executors retry crashed workers); kept in failed.json.
     """
     report = report or (lambda message: None)
     record = RunRecord(results_dir / config.relative_dir())
@@ -452,7 +457,10 @@ def execute(
         report(f"failed: {reason}")
         return RunOutcome(config, record.dir, "failed", reason=reason)
     with lock:
-        return _execute_held(config, record, results_dir, data_dir, device, report, progress, rerun_stale, position)
+        outcome = _execute_held(
+            config, record, results_dir, data_dir, device, report, progress, rerun_stale, position, attempt
+        )
+    return dataclasses.replace(outcome, attempts=attempt)
 
 
 def _execute_held(
@@ -465,6 +473,7 @@ def _execute_held(
     progress: bool,
     rerun_stale: bool,
     position: str,
+    attempt: int,
 ) -> RunOutcome:
     if record.is_finished():
         stale = _stale(record)
@@ -486,6 +495,7 @@ def _execute_held(
         "traceback": details,
         "config": config.model_dump(mode="json"),
         "config_hash": config.config_hash(),
+        "attempt": attempt,
     }
     try:
         record.write_failure(failure)

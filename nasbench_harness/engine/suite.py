@@ -3,16 +3,24 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+import time
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
-from nasbench_harness.config import expand_suite, load_suite
+from pydantic import ConfigDict, ValidationError, create_model
+
+from nasbench_harness.config import RunConfig, SuiteConfig, _explain, _key_lines, _line, expand_suite, load_suite
 from nasbench_harness.datadir import resolve_data_dir
-from nasbench_harness.engine.executors import get_executor
+from nasbench_harness.engine.executors import Executor, get_executor_class, list_executors
+from nasbench_harness.engine.record import atomic_write_json
 from nasbench_harness.engine.runner import Reporter, RunOutcome
-from nasbench_harness.errors import HarnessError
+from nasbench_harness.errors import ConfigError, HarnessError
+from nasbench_harness.registry import unknown_name_message
 
 RESULTS_ENV = "NASBENCH_RESULTS"
+#: results/suites/<name>.json: which runs each suite has, for `nasbench status` (pending ones included).
+MANIFESTS = "suites"
 #: Counted in the summary line only when they occur.
 OPTIONAL_STATUSES = ("stale", "locked")
 
@@ -33,21 +41,100 @@ def run_suite(
     results_dir: str | None = None,
     data_dir: str | None = None,
     device: str | None = None,
-    executor: str = "local",
+    executor: str | None = None,
+    executor_options: Mapping[str, Any] | None = None,
     report: Reporter = print,
     rerun_stale: bool = False,
 ) -> list[RunOutcome]:
-    """Every run of the suite; a run's failure is an outcome, only a suite that cannot start raises."""
+    """Every run of the suite; a run's failure is an outcome, only a suite that cannot start raises.
+
+    `executor` / `executor_options` (the CLI's) override the suite's `executor:` section.
+    """
     suite_path = Path(suite_path)
     suite = load_suite(suite_path)
     configs = expand_suite(suite, suite_path)
+    chosen = choose_executor(suite, suite_path, executor, executor_options or {})
     results = resolve_results_dir(results_dir, suite.results_dir, suite_path)
     _make_results_dir(results)
-    data = resolve_data_dir(data_dir or (str(suite_path.parent / suite.data_dir) if suite.data_dir else None))
-    report(f"suite {suite.name!r}: {len(configs)} runs → {results} (data: {data})")
-    return get_executor(executor).run_all(
-        configs, results, data, device or suite.device, report, rerun_stale=rerun_stale
+    data = data_dir or (str((suite_path.parent / suite.data_dir).resolve()) if suite.data_dir else None)
+    shown = chosen.worker_data_dir(data)
+    where = resolve_data_dir(shown) if chosen.name == "local" else f"{shown or '$NASBENCH_DATA'}, on each worker"
+    report(f"suite {suite.name!r}: {len(configs)} runs → {results} (data: {where}; executor {chosen.name})")
+    write_manifest(results, suite.name, suite_path, configs)
+    return chosen.run_all(configs, results, data, device or suite.device, report, rerun_stale=rerun_stale)
+
+
+def choose_executor(suite: SuiteConfig, suite_path: Path, name: str | None, cli_options: Mapping[str, Any]) -> Executor:
+    """The suite's `executor:` section, with the CLI's choice and options over it, validated.
+
+    A CLI `--executor` naming another executor than the suite's drops the suite's options (they are
+    another executor's). Suite errors name the file and line; CLI errors name the flag.
+    """
+    section = suite.executor.model_dump()
+    suite_name = section.pop("name")
+    chosen = name or suite_name
+    if chosen not in list_executors():
+        text = suite_path.read_text()
+        at = f"--executor {chosen}" if name else f"{suite_path}{_line(_key_lines(text), ('executor', 'name'))}"
+        raise ConfigError(f"{at}: {unknown_name_message('executor', chosen, list_executors())}")
+    cls = get_executor_class(chosen)
+    options = section if chosen == suite_name else {}
+    if options:
+        wrapper = create_model("SuiteExecutor", __config__=ConfigDict(extra="forbid"), executor=(cls.Options, ...))
+        try:
+            wrapper.model_validate({"executor": options})
+        except ValidationError as err:
+            message = _explain(err, suite_path, suite_path.read_text(), wrapper)
+            raise ConfigError(message.replace("Allowed here: ", "Allowed here: name, ")) from None
+    given = {k: v for k, v in cli_options.items() if v is not None}
+    unknown = sorted(set(given) - set(cls.Options.model_fields))
+    if unknown:
+        flags = ", ".join(_flag(k) for k in unknown)
+        known = ", ".join(_flag(k) for k in cls.Options.model_fields)
+        raise ConfigError(f"{flags}: not an option of executor {chosen!r}; its options are {known}")
+    try:
+        validated = cls.Options.model_validate({**options, **given})
+    except ValidationError as err:
+        problems = [
+            f"{_flag(str(e['loc'][0])) if e['loc'] else 'executor'}: {e['msg']} (got {e.get('input')!r})"
+            for e in err.errors()
+        ]
+        source = "command line" if any(e["loc"] and e["loc"][0] in given for e in err.errors()) else str(suite_path)
+        raise ConfigError(f"executor {chosen!r} options from the {source}: " + "; ".join(problems)) from None
+    executor = cls(validated)
+    executor.name = chosen
+    return executor
+
+
+def _flag(key: str) -> str:
+    return "--" + key.replace("_", "-")
+
+
+def write_manifest(results: Path, name: str, suite_path: Path, configs: Sequence[RunConfig]) -> None:
+    """Record the suite's runs (adding to runs an earlier version of the suite listed) for `nasbench status`."""
+    path = results / MANIFESTS / f"{name}.json"
+    runs = {str(c.relative_dir()): _manifest_entry(c) for c in configs}
+    try:
+        import json
+
+        earlier = json.loads(path.read_text()).get("runs", {})
+    except (OSError, ValueError):
+        earlier = {}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(
+        path,
+        {"name": name, "suite_file": str(suite_path.resolve()), "updated": time.time(), "runs": {**earlier, **runs}},
     )
+
+
+def _manifest_entry(config: RunConfig) -> dict[str, Any]:
+    return {
+        "method": config.method,
+        "space": config.space,
+        "dataset": config.dataset,
+        "seed": config.seed,
+        "epochs": config.train.epochs,
+    }
 
 
 def _make_results_dir(results: Path) -> None:

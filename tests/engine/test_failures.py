@@ -141,6 +141,6 @@ def test_results_directory_under_a_file_is_one_clear_error(tmp_path):
 
 
 def test_executor_option_lists_the_registered_executors():
-    assert "--executor [local]" in CliRunner().invoke(main, ["run", "--help"]).output
+    assert "--executor [local|pool|ray|slurm]" in CliRunner().invoke(main, ["run", "--help"]).output
     result = CliRunner().invoke(main, ["run", "suite.yaml", "--executor", "slurmm"])
     assert result.exit_code == 2 and "Invalid value for '--executor'" in result.output

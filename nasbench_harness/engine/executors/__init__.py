@@ -1,6 +1,25 @@
-"""Executors run a list of run configs somewhere: `local` now; Ray and SLURM plug in as one file each."""
+"""Executors run a list of run configs somewhere: `local`, `pool`, `ray`, `slurm`, one file each.
 
-from nasbench_harness.engine.executors.base import Executor, get_executor, list_executors, register_executor
+`ray` and `slurm` import their packages only when they run, so the harness never needs them installed.
+"""
+
+from nasbench_harness.engine.executors import pool, ray, slurm  # noqa: F401  (they register themselves)
+from nasbench_harness.engine.executors.base import (
+    Executor,
+    ExecutorOptions,
+    get_executor,
+    get_executor_class,
+    list_executors,
+    register_executor,
+)
 from nasbench_harness.engine.executors.local import LocalExecutor
 
-__all__ = ["Executor", "LocalExecutor", "get_executor", "list_executors", "register_executor"]
+__all__ = [
+    "Executor",
+    "ExecutorOptions",
+    "LocalExecutor",
+    "get_executor",
+    "get_executor_class",
+    "list_executors",
+    "register_executor",
+]

@@ -1,4 +1,4 @@
-"""Runs one after another in this process, on the chosen device."""
+"""Today's loop: runs one after another in this process, on the chosen device."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from nasbench_harness.config import RunConfig
+from nasbench_harness.datadir import resolve_data_dir
 from nasbench_harness.engine.executors.base import Executor, register_executor
 from nasbench_harness.engine.runner import Reporter, RunOutcome, execute, resolve_device
 
@@ -16,13 +17,14 @@ class LocalExecutor(Executor):
         self,
         configs: Sequence[RunConfig],
         results_dir: Path,
-        data_dir: Path,
+        data_dir: str | None,
         device: str,
         report: Reporter,
         *,
         rerun_stale: bool = False,
     ) -> list[RunOutcome]:
         torch_device = resolve_device(device)
+        data = resolve_data_dir(self.worker_data_dir(data_dir))
         outcomes = []
         for i, config in enumerate(configs, start=1):
             position = f"[{i}/{len(configs)}]"
@@ -31,7 +33,7 @@ class LocalExecutor(Executor):
             outcome = execute(
                 config,
                 results_dir,
-                data_dir,
+                data,
                 torch_device,
                 report=lambda m: report(f"  {m}"),
                 rerun_stale=rerun_stale,

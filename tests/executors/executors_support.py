@@ -1,0 +1,74 @@
+"""Helpers for the executor tests: a tiny real-CIFAR-10 suite, snapshots, `require`, a SIGKILL for a worker."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import signal
+import threading
+import time
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+from nasbench_harness.engine.record import lock_holder
+
+SUITE = """\
+name: scale
+profile: tiny
+methods: [darts]
+spaces: [nb201]
+datasets: [cifar10]
+seeds: [0, 1]
+train: {epochs: 3}
+metrics: {ground_truth: false}
+"""
+TIMING = {"train_seconds", "epoch_seconds"}
+
+
+def require(module: str) -> ModuleType:
+    """Import `module`; under CI=true its absence fails the test (CI installs the dev extra), else skips."""
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        if os.environ.get("CI"):
+            pytest.fail(f"CI needs {module} (pip install -e '.[dev]' installs it)")
+        pytest.skip(f"{module} is not installed")
+
+
+def snapshot(results: Path) -> dict[str, tuple[list[dict], str]]:
+    """Per run directory: its metrics rows without timings, and its result genotype."""
+    out = {}
+    for directory in sorted((results / "runs").glob("*/*/*/*")):
+        rows = [json.loads(line) for line in (directory / "metrics.jsonl").read_text().splitlines()]
+        genotype = json.loads((directory / "result.json").read_text())["genotype"]
+        out[directory.name] = ([{k: v for k, v in r.items() if k not in TIMING} for r in rows], genotype)
+    return out
+
+
+class Killer(threading.Thread):
+    """SIGKILLs the worker that runs seed `seed` once it has logged its first epoch (mid-run: 3 epochs)."""
+
+    def __init__(self, results: Path, seed: int = 0, timeout: float = 300):
+        super().__init__(daemon=True)
+        self.results, self.seed, self.timeout = results, seed, timeout
+        self.killed_pid: int | None = None
+
+    def run(self) -> None:
+        deadline = time.time() + self.timeout
+        while time.time() < deadline and self.killed_pid is None:
+            for directory in (self.results / "runs").glob(f"*/*/*/{self.seed}-*"):
+                metrics = directory / "metrics.jsonl"
+                holder = lock_holder(directory)
+                if (
+                    holder
+                    and metrics.exists()
+                    and metrics.read_text().strip()
+                    and not (directory / "result.json").exists()
+                ):
+                    pid = int(holder.split(",")[0].removeprefix("pid "))
+                    os.kill(pid, signal.SIGKILL)
+                    self.killed_pid = pid
+            time.sleep(0.01)

@@ -1,0 +1,66 @@
+"""`nasbench status`: counts per suite from run directories and the lock, without ever claiming a run."""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import threading
+import time
+
+from click.testing import CliRunner
+
+from nasbench_harness.cli import main
+from nasbench_harness.engine.record import LOCK, RunLock, RunRecord
+
+
+def _manifest(results, runs):
+    (results / "suites").mkdir(parents=True)
+    entries = {
+        f"runs/nb201/cifar10/darts/{seed}-abc": {
+            "method": "darts",
+            "space": "nb201",
+            "dataset": "cifar10",
+            "seed": seed,
+            "epochs": 5,
+        }
+        for seed in runs
+    }
+    (results / "suites" / "s.json").write_text(json.dumps({"name": "s", "runs": entries}))
+    return {seed: RunRecord(results / f"runs/nb201/cifar10/darts/{seed}-abc") for seed in runs}
+
+
+def test_status_counts_and_shows_the_running_epoch(tmp_path):
+    records = _manifest(tmp_path, [0, 1, 2, 3, 4])
+    records[0].dir.mkdir(parents=True)
+    (records[0].dir / "result.json").write_text("{}")
+    records[1].dir.mkdir(parents=True)
+    records[1].write_failure({"reason": "RunFailure: train_loss is nan at epoch 2, step 0"})
+    for epoch in (0, 1):
+        records[2].append_metrics({"epoch": epoch})
+        records[3].append_metrics({"epoch": epoch})
+    with RunLock(records[2].dir):  # seed 2 is running; seed 3 was interrupted; seed 4 never started
+        out = CliRunner().invoke(main, ["status", str(tmp_path)])
+        assert out.exit_code == 0, out.output
+        assert "suite s: 5 runs: 1 finished, 1 running, 1 failed, 2 pending" in out.output
+        lines = out.output.splitlines()
+        assert any(
+            line.split()[:2] == ["running", "darts"] and f"epoch 2/5 done (pid {os.getpid()}, host " in line
+            for line in lines
+        ), out.output
+        assert any(line.split()[0] == "failed" and "train_loss is nan" in line for line in lines)
+        assert any(line.split()[0] == "pending" and "interrupted after epoch 2/5" in line for line in lines)
+    out = CliRunner().invoke(main, ["status", str(tmp_path)])
+    assert "0 running" in out.output and "3 pending" in out.output
+
+
+def test_a_claim_waits_out_a_status_probe(tmp_path):
+    """The probe's shared lock lasts an instant; a driver claiming the run then must not see it as held."""
+    directory = tmp_path / "run"
+    directory.mkdir()
+    fd = os.open(directory / LOCK, os.O_RDWR | os.O_CREAT)
+    fcntl.flock(fd, fcntl.LOCK_SH)
+    threading.Timer(0.05, lambda: os.close(fd)).start()
+    started = time.monotonic()
+    with RunLock(directory):
+        assert time.monotonic() - started < 5
