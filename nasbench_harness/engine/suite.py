@@ -6,11 +6,11 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
-from nasbench_harness.config import expand_suite, load_suite
 from nasbench_harness.datadir import resolve_data_dir
 from nasbench_harness.engine.executors import get_executor
 from nasbench_harness.engine.runner import Reporter, RunOutcome
 from nasbench_harness.errors import HarnessError
+from nasbench_harness.suite_expansion import expand_suite, load_suite
 
 RESULTS_ENV = "NASBENCH_RESULTS"
 #: Counted in the summary line only when they occur.

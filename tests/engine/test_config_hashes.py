@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from nasbench_harness.config import SuiteConfig, expand_suite, load_suite
+from nasbench_harness.config import SuiteConfig
+from nasbench_harness.suite_expansion import expand_suite, load_suite
 
 REPO = Path(__file__).resolve().parents[2]
 
