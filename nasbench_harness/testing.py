@@ -16,15 +16,17 @@ from typing import Any
 import numpy as np
 import torch
 
-from nasbench_harness.config import RunConfig, TrainConfig
+from nasbench_harness.config import PROFILES, RunConfig, TrainConfig
 from nasbench_harness.engine.checkpoint import rng_state, set_rng_state
 from nasbench_harness.methods import EpochDecision, Method, get_method_class
-from nasbench_harness.spaces import get_space
+from nasbench_harness.spaces import get_space, list_spaces
+from nasbench_harness.suite_expansion import network_for
 
-#: Test-sized supernets: two reductions / three NB201 stages, a few thousand weights each.
+#: The one table of test-sized supernets, space → network options: the `tiny` profile's network as a run
+#: resolves it for each space (two reductions / three NB201 stages, a few thousand weights each), so tests
+#: and `profile: tiny` runs build the same networks, and a newly registered space gets its entry.
 TINY_NETWORK: dict[str, dict[str, Any]] = {
-    "nb201": {"channels": 4, "cells_per_stage": 1},
-    **{name: {"channels": 4, "layers": 3} for name in ("darts", "s1", "s2", "s3", "s4")},
+    name: network_for(get_space(name), PROFILES["tiny"]["network"]) for name in list_spaces()
 }
 BATCH, SIZE = 4, 8
 #: A learning rate for the step after the "checkpoint" (a new epoch, as after a resume).
@@ -34,7 +36,7 @@ NEXT_LR = 0.02
 def tiny_method(name: str, space: str, seed: int = 0) -> Method:
     """The method as a run builds it (space registry supernet, method registry class), at test size."""
     if space not in TINY_NETWORK:
-        raise KeyError(f"nasbench_harness.testing.TINY_NETWORK has no entry for space {space!r}; add its tiny size")
+        raise KeyError(f"space {space!r} was registered after nasbench_harness.testing was imported; import it first")
     cls = get_method_class(name)
     args = cls.expand_args(cls.Args())[0]
     config = RunConfig(
