@@ -180,6 +180,16 @@ class Method:
     def genotype(self) -> Genotype:
         return self.net.genotype()
 
+    def arch_state(self) -> dict[str, Tensor]:
+        """The architecture the method learns, by name: α per cell type (`alpha.<cell type>`). A method
+        with more (β edge weights, Dirichlet concentrations) adds its tensors and their shapes
+        (`arch_state_shapes`); the conformance suite checks one against the other."""
+        return {f"alpha.{cell_type}": alpha for cell_type, alpha in self.net.alphas.items()}
+
+    def arch_state_shapes(self) -> dict[str, tuple[int, ...]]:
+        """Expected shape of every `arch_state` tensor, from the space (α: edges × ops per cell type)."""
+        return {f"alpha.{cell_type}": shape for cell_type, shape in self.net.space.alpha_shapes().items()}
+
     def state_dict(self) -> dict[str, Any]:
         """Optimiser states, and α's gradients: with `clip_scope: all` the next clip norm includes them."""
         alpha_grads = [None if a.grad is None else a.grad.detach().clone() for a in self.net.arch_parameters()]
