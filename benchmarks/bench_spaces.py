@@ -36,9 +36,10 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from nasbench_harness.config import SuiteConfig, expand_suite
+from nasbench_harness.config import SuiteConfig
 from nasbench_harness.methods import get_method_class
 from nasbench_harness.spaces import get_space
+from nasbench_harness.suite_expansion import expand_suite
 
 BATCH, SIZE, CLASSES = 64, 32, 10
 ROUNDS = int(os.environ.get("NASBENCH_BENCH_ROUNDS", "5"))

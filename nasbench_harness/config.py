@@ -1,10 +1,11 @@
 """Typed, validated suite and run configurations, profiles and config hashing.
 
-A suite (YAML) is a grid methods × spaces × datasets × seeds plus overrides; it expands into
-`RunConfig`s whose defaults are the published hyperparameters. Layering, lowest first: the papers'
-defaults → the space's → the method's → the profile → the suite's sections → per-space overrides →
-per-method overrides. Every error names the file, the key (with its line), what was expected, and
-offers a "did you mean" for unknown keys.
+A suite (YAML) is a grid methods × spaces × datasets × seeds plus overrides; `suite_expansion`
+expands it into `RunConfig`s whose defaults are the published hyperparameters. Layering, lowest first:
+the papers' defaults (here) → the space's → the method's → the profile → the suite's sections →
+per-space overrides → per-method overrides. Every error names the file, the key (with its line), what
+was expected, and offers a "did you mean" for unknown keys. This module imports no registry: spaces and
+methods import it.
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ from __future__ import annotations
 import difflib
 import hashlib
 import json
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_args, get_origin
 
@@ -185,23 +185,12 @@ PROFILES: dict[str, dict[str, Any]] = {
     },
 }
 
-#: Space defaults from the original code (NB201: xautodl's DARTS.config — weight decay 5e-4 with Nesterov —,
-#: its official split files, its SearchDataset's random α images and its clip over all parameters).
-SPACE_DEFAULTS: dict[str, dict[str, Any]] = {
-    "nb201": {
-        "train": {"weight_decay": 5e-4, "nesterov": True, "clip_scope": "all"},
-        "data": {"split": "nb201_official", "valid_sampling": "nb201_random"},
-    },
-}
 
-
-def load_suite(path: str | Path) -> SuiteConfig:
-    """Read and validate a suite file; every problem becomes a ConfigError naming file, key and line."""
+def parse_suite(text: str, path: str | Path) -> SuiteConfig:
+    """A suite from its YAML text, validated against the schema; every problem becomes a ConfigError
+    naming file, key and line. Names of methods, spaces and datasets are checked by
+    `suite_expansion.load_suite`, which knows the registries (this module imports none)."""
     path = Path(path)
-    try:
-        text = path.read_text()
-    except OSError as err:
-        raise ConfigError(f"cannot read suite file {path}: {err.strerror or err}") from None
     try:
         raw = yaml.safe_load(text)
     except yaml.YAMLError as err:
@@ -209,134 +198,12 @@ def load_suite(path: str | Path) -> SuiteConfig:
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: a suite is a mapping with keys name, methods, spaces, datasets, seeds")
     try:
-        suite = SuiteConfig.model_validate(raw)
+        return SuiteConfig.model_validate(raw)
     except ValidationError as err:
-        raise ConfigError(_explain(err, path, text)) from None
-    _check_names(suite, path, text)
-    return suite
+        raise ConfigError(explain(err, path, text)) from None
 
 
-def _check_names(suite: SuiteConfig, path: Path, text: str) -> None:
-    """Unknown methods, spaces, datasets, profiles get the registry's "did you mean"."""
-    from nasbench_harness.data import list_datasets
-    from nasbench_harness.methods import list_methods
-    from nasbench_harness.spaces import list_spaces
-
-    lines = _key_lines(text)
-    checks = [
-        ("method", suite.methods, list_methods(), ("methods",)),
-        ("space", suite.spaces, list_spaces(), ("spaces",)),
-        ("dataset", suite.datasets, list_datasets(), ("datasets",)),
-        ("method", list(suite.overrides.methods), list_methods(), ("overrides", "methods")),
-        ("space", list(suite.overrides.spaces), list_spaces(), ("overrides", "spaces")),
-    ]
-    if suite.profile is not None:
-        checks.append(("profile", [suite.profile], sorted(PROFILES), ("profile",)))
-    for kind, names, known, loc in checks:
-        for name in names:
-            if name not in known:
-                close = difflib.get_close_matches(name, known, n=1)
-                hint = f" Did you mean {close[0]!r}?" if close else ""
-                raise ConfigError(
-                    f"{path}{_line(lines, loc)}: unknown {kind} {name!r} under '{'.'.join(loc)}'.{hint} "
-                    f"Known {kind}s: {', '.join(known)}."
-                )
-    for kind, seq in (
-        ("seeds", suite.seeds),
-        ("methods", suite.methods),
-        ("spaces", suite.spaces),
-        ("datasets", suite.datasets),
-    ):
-        if len(set(seq)) != len(seq):
-            raise ConfigError(f"{path}{_line(lines, (kind,))}: '{kind}' lists an entry twice: {seq}")
-
-
-def _merge(base: dict[str, Any], update: Mapping[str, Any]) -> dict[str, Any]:
-    """`update` over `base`, recursively; a None in `update` is a value (it sets the key to null)."""
-    merged = dict(base)
-    for key, value in update.items():
-        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
-            merged[key] = _merge(dict(merged[key]), value)
-        else:
-            merged[key] = value
-    return merged
-
-
-def _section_dict(sections: Sections) -> dict[str, Any]:
-    """The section keys the user wrote (explicit nulls included), nothing filled in by a default."""
-    return sections.model_dump(include=set(Sections.model_fields), exclude_unset=True)
-
-
-def expand_suite(suite: SuiteConfig, source: str | Path = "<suite>") -> list[RunConfig]:
-    """The grid in a stable order (space, dataset, method, seed), with every layer applied."""
-    from nasbench_harness.methods import get_method_class
-    from nasbench_harness.spaces import get_space
-
-    runs = []
-    for space in suite.spaces:
-        for dataset in suite.datasets:
-            for method in suite.methods:
-                method_cls = get_method_class(method)
-                layers: list[Mapping[str, Any]] = [
-                    SPACE_DEFAULTS.get(space, {}),
-                    method_cls.defaults,
-                    PROFILES.get(suite.profile or "", {}),
-                    _section_dict(suite),
-                    _section_dict(suite.overrides.spaces.get(space, Sections())),
-                    _section_dict(suite.overrides.methods.get(method, Sections())),
-                ]
-                merged: dict[str, Any] = {}
-                for layer in layers:
-                    merged = _merge(merged, layer)
-                network = _network_for(get_space(space), merged.get("network", {}))
-                where = f"{method} on {space}"
-                train = _validated(TrainConfig, merged, "train", source, where)
-                data = _validated(DataConfig, merged, "data", source, where)
-                metrics = _validated(MetricsConfig, merged, "metrics", source, where)
-                try:
-                    args = method_cls.Args.model_validate(merged.get("method_args", {}))
-                except ValidationError as err:
-                    raise ConfigError(
-                        _explain(err, Path(str(source)), None, method_cls.Args, f"method_args of {method}")
-                    ) from None
-                for variant in method_cls.expand_args(args):
-                    for seed in suite.seeds:
-                        runs.append(
-                            RunConfig(
-                                method=method,
-                                space=space,
-                                dataset=dataset,
-                                seed=seed,
-                                profile=suite.profile,
-                                train=train,
-                                data=data,
-                                metrics=metrics,
-                                network=network,
-                                method_args=variant.model_dump(mode="json"),
-                            )
-                        )
-    return runs
-
-
-def _validated(model: type[Strict], merged: Mapping[str, Any], section: str, source: str | Path, where: str) -> Any:
-    """A section from all layers combined; a combination no single layer shows (a validator across
-    fields) becomes a ConfigError naming the suite, the section and the run it applies to."""
-    try:
-        return model(**merged.get(section, {}))
-    except ValidationError as err:
-        path = Path(str(source))
-        text = path.read_text() if path.is_file() else None
-        raise ConfigError(_explain(err, path, text, None, where, (section,))) from None
-
-
-def _network_for(space: Any, network: Mapping[str, NetworkValue]) -> dict[str, NetworkValue]:
-    """Keep the network keys this space's supernet takes (profiles name keys of both families)."""
-    known = dict(space.default_network)
-    accepted = set(known) | {"layers"} if "layers" in known else set(known)
-    return {**known, **{k: v for k, v in network.items() if k in accepted}}
-
-
-def _key_lines(text: str) -> dict[tuple[str, ...], int]:
+def key_lines(text: str) -> dict[tuple[str, ...], int]:
     """Line (1-based) of every mapping key in a YAML document, by key path."""
     lines: dict[tuple[str, ...], int] = {}
 
@@ -360,14 +227,14 @@ def _key_lines(text: str) -> dict[tuple[str, ...], int]:
     return lines
 
 
-def _line(lines: dict[tuple[str, ...], int], loc: tuple[str, ...]) -> str:
+def line_suffix(lines: dict[tuple[str, ...], int], loc: tuple[str, ...]) -> str:
     for end in range(len(loc), 0, -1):
         if loc[:end] in lines:
             return f":{lines[loc[:end]]}"
     return ""
 
 
-def _explain(
+def explain(
     err: ValidationError,
     path: Path,
     text: str | None,
@@ -379,13 +246,13 @@ def _explain(
 
     `within`: the key path of the validated model inside the suite (its errors' locations are relative).
     """
-    lines = _key_lines(text) if text else {}
+    lines = key_lines(text) if text else {}
     prefix = f"{where}: " if where else ""
     problems = []
     for e in err.errors():
         loc = within + tuple(str(p) for p in e["loc"])
         key = ".".join(loc) or "(top level)"
-        at = f"{path}{_line(lines, loc)}: {prefix}"
+        at = f"{path}{line_suffix(lines, loc)}: {prefix}"
         if e["type"] == "extra_forbidden":
             allowed = _allowed_keys(model or SuiteConfig, loc)
             close = difflib.get_close_matches(loc[-1], allowed, n=1)

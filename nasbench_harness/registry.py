@@ -1,9 +1,15 @@
-"""A tiny name → factory registry shared by spaces, methods and executors (timm's @register_model)."""
+"""A tiny name → factory registry shared by spaces, datasets, methods and executors (timm's @register_model).
+
+A package holding registered items imports all its modules (`import_submodules`), so adding one is one
+file with the decorator: no list of imports to extend.
+"""
 
 from __future__ import annotations
 
 import difflib
-from collections.abc import Callable
+import importlib
+import pkgutil
+from collections.abc import Callable, Iterable
 from typing import Generic, TypeVar
 
 from nasbench_harness.errors import ConfigError
@@ -42,3 +48,12 @@ def unknown_name_message(kind: str, name: str, known: list[str]) -> str:
     close = difflib.get_close_matches(name, known, n=1)
     hint = f" Did you mean {close[0]!r}?" if close else ""
     return f"unknown {kind} {name!r}.{hint} Known {kind}s: {', '.join(known)}."
+
+
+def import_submodules(package: str, path: Iterable[str]) -> list[str]:
+    """Import every module of `package` (its `__path__`), in name order, so their decorators register;
+    returns the module names. Called at the end of the package's `__init__`."""
+    names = sorted(info.name for info in pkgutil.iter_modules(list(path)))
+    for name in names:
+        importlib.import_module(f"{package}.{name}")
+    return names

@@ -1,8 +1,11 @@
 """Conformance checks every registered method must pass (in the spirit of Optuna's sampler tests).
 
 `tests/methods/test_conformance.py` runs them for every name in `list_methods()` on every space in
-`list_spaces()`, so a new method (or space) is checked the moment it is registered. Third-party
-methods can call `check_method` in their own tests.
+`list_spaces()`, so a new method (or space) is checked the moment it is registered: `check_method`
+(one epoch in process: finite steps, architecture-state shapes, a valid genotype, every hyperparameter
+described, determinism, a checkpoint round trip giving the identical next step) and
+`check_resume_after_kill` (a real tiny run SIGKILLed after its first checkpoint and resumed ends as
+the uninterrupted run; its metadata records the resolved config). Third-party methods can call both.
 """
 
 from __future__ import annotations
@@ -10,21 +13,28 @@ from __future__ import annotations
 import io
 import json
 import math
+import os
 import random
+import signal
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from nasbench_harness.config import RunConfig, TrainConfig
+from nasbench_harness.config import PROFILES, RunConfig, TrainConfig
 from nasbench_harness.engine.checkpoint import rng_state, set_rng_state
 from nasbench_harness.methods import EpochDecision, Method, get_method_class
-from nasbench_harness.spaces import get_space
+from nasbench_harness.spaces import get_space, list_spaces
+from nasbench_harness.suite_expansion import network_for
 
-#: Test-sized supernets: two reductions / three NB201 stages, a few thousand weights each.
+#: The one table of test-sized supernets, space → network options: the `tiny` profile's network as a run
+#: resolves it for each space (two reductions / three NB201 stages, a few thousand weights each), so tests
+#: and `profile: tiny` runs build the same networks, and a newly registered space gets its entry.
 TINY_NETWORK: dict[str, dict[str, Any]] = {
-    "nb201": {"channels": 4, "cells_per_stage": 1},
-    **{name: {"channels": 4, "layers": 3} for name in ("darts", "s1", "s2", "s3", "s4")},
+    name: network_for(get_space(name), PROFILES["tiny"]["network"]) for name in list_spaces()
 }
 BATCH, SIZE = 4, 8
 #: A learning rate for the step after the "checkpoint" (a new epoch, as after a resume).
@@ -34,7 +44,7 @@ NEXT_LR = 0.02
 def tiny_method(name: str, space: str, seed: int = 0) -> Method:
     """The method as a run builds it (space registry supernet, method registry class), at test size."""
     if space not in TINY_NETWORK:
-        raise KeyError(f"nasbench_harness.testing.TINY_NETWORK has no entry for space {space!r}; add its tiny size")
+        raise KeyError(f"space {space!r} was registered after nasbench_harness.testing was imported; import it first")
     cls = get_method_class(name)
     args = cls.expand_args(cls.Args())[0]
     config = RunConfig(
@@ -85,7 +95,8 @@ def check_method(name: str, space: str) -> None:
     seed_all(0)
     method = tiny_method(name, space)
     assert method.name == name
-    json.dumps(method.describe())
+    check_describe(method)
+    check_arch_state(method, space)
     net = method.net
     weights_before = [p.detach().clone() for p in net.weight_parameters()]
     alphas_before = [a.detach().clone() for a in net.arch_parameters()]
@@ -95,6 +106,7 @@ def check_method(name: str, space: str) -> None:
     assert any(not torch.equal(a, b) for a, b in zip(weights_before, net.weight_parameters())), "weights unchanged"
     alphas_changed = any(not torch.equal(a, b) for a, b in zip(alphas_before, net.arch_parameters()))
     assert alphas_changed == method.learns_alphas, f"α changed: {alphas_changed}, learns_alphas: {method.learns_alphas}"
+    check_arch_state(method, space)
     genotype = method.genotype()
     assert get_space(space).parse_genotype(str(genotype)) == genotype
 
@@ -113,6 +125,32 @@ def check_method(name: str, space: str) -> None:
     assert got == expected, f"{where} (step figures {got} != {expected}); does state_dict hold everything?"
     assert_same_state(resumed, method, where)
     assert str(resumed.genotype()) == str(method.genotype()), where
+
+
+def check_describe(method: Method) -> None:
+    """`describe()` is JSON and records every hyperparameter of the method's Args with its value."""
+    described = json.loads(json.dumps(method.describe()))
+    args = described.get("args")
+    assert isinstance(args, dict), f"{method.name}: describe() has no 'args' mapping: {described}"
+    expected = method.args.model_dump(mode="json")
+    missing = sorted(set(type(method.args).model_fields) - set(args))
+    assert not missing, f"{method.name}: describe()['args'] misses hyperparameters {missing}"
+    wrong = {k: (args[k], v) for k, v in expected.items() if args[k] != v}
+    assert not wrong, f"{method.name}: describe()['args'] records other values (recorded, actual): {wrong}"
+
+
+def check_arch_state(method: Method, space: str) -> None:
+    """Every architecture tensor the method declares has its declared shape; α per cell type has the
+    space's `alpha_shapes()`, and all of it is finite."""
+    state, shapes = method.arch_state(), method.arch_state_shapes()
+    where = f"{method.name} on {space}"
+    assert state.keys() == shapes.keys(), f"{where}: arch_state {sorted(state)} != arch_state_shapes {sorted(shapes)}"
+    for cell_type, shape in get_space(space).alpha_shapes().items():
+        key = f"alpha.{cell_type}"
+        assert shapes.get(key) == shape, f"{where}: {key} declared {shapes.get(key)}, the space's α is {shape}"
+    for key, tensor in state.items():
+        assert tuple(tensor.shape) == tuple(shapes[key]), f"{where}: {key} has shape {tuple(tensor.shape)}"
+        assert torch.isfinite(tensor).all(), f"{where}: {key} is not finite"
 
 
 def round_trip(payload: dict[str, Any]) -> dict[str, Any]:
@@ -152,3 +190,92 @@ def _bits(tensor: torch.Tensor) -> tuple[str, tuple[int, ...], bytes]:
 def _first_difference(a: dict[str, object], b: dict[str, object]) -> str:
     keys = sorted(set(a) ^ set(b)) or [k for k in a if a[k] != b[k]]
     return keys[0] if keys else "?"
+
+
+#: A subprocess: the run configured in argv[1] (RunConfig JSON), into argv[2], data from argv[3], that
+#: SIGKILLs itself the moment its first epoch's checkpoint is on disk.
+KILLED_AFTER_FIRST_CHECKPOINT = """
+import os, signal, sys
+from pathlib import Path
+import torch
+torch.set_num_threads(1)
+import nasbench_harness.engine.runner as runner
+from nasbench_harness.config import RunConfig
+
+original = runner.save_checkpoint
+
+def save_then_die(path, payload):
+    original(path, payload)
+    if Path(path).name == "checkpoint.pt":
+        os.kill(os.getpid(), signal.SIGKILL)
+
+runner.save_checkpoint = save_then_die
+config = RunConfig.model_validate_json(Path(sys.argv[1]).read_text())
+runner.execute(config, Path(sys.argv[2]), Path(sys.argv[3]), torch.device("cpu"), progress=False)
+"""
+#: Row figures that measure time, not the search.
+TIMING_KEYS = frozenset({"train_seconds", "epoch_seconds", "eigenvalue_seconds"})
+
+
+def kill_resume_config(name: str, space: str, **method_args: Any) -> RunConfig:
+    """A 2-epoch `tiny` run of the method as a suite expands it (its first argument set), with the fast
+    eigenvalue every epoch (methods that decide on it need it on) and no ground truth."""
+    from nasbench_harness.config import SuiteConfig
+    from nasbench_harness.suite_expansion import expand_suite
+
+    suite = SuiteConfig.model_validate(
+        {
+            "name": "conformance",
+            "profile": "tiny",
+            "methods": [name],
+            "spaces": [space],
+            "datasets": ["cifar10"],
+            "seeds": [0],
+            "train": {"epochs": 2},
+            "metrics": {"eigenvalue": "fast", "eigenvalue_every": 1, "ground_truth": False},
+            "method_args": method_args,
+        }
+    )
+    return expand_suite(suite)[0]
+
+
+def check_resume_after_kill(config: RunConfig, work: Path, data_dir: Path) -> None:
+    """A real run SIGKILLed after its first epoch's checkpoint, then resumed, ends with the metrics rows,
+    genotype and final weights and α of the same run uninterrupted; its metadata records the full
+    resolved config and every method hyperparameter."""
+    from nasbench_harness.engine.runner import execute
+
+    where = f"{config.method} on {config.space}"
+    straight = execute(config, work / "straight", data_dir, torch.device("cpu"), progress=False)
+    assert straight.status == "finished", f"{where}: the uninterrupted run ended {straight.status}: {straight.reason}"
+
+    config_file = work / "config.json"
+    config_file.write_text(config.model_dump_json())
+    command = [sys.executable, "-c", KILLED_AFTER_FIRST_CHECKPOINT, str(config_file), str(work / "resumed")]
+    env = {**os.environ, "NASBENCH_OFFLINE": "1"}
+    killed = subprocess.run([*command, str(data_dir)], env=env, capture_output=True, text=True, timeout=600)
+    assert killed.returncode == -signal.SIGKILL, f"{where}: the run to kill exited {killed.returncode}: {killed.stderr}"
+    directory = work / "resumed" / config.relative_dir()
+    assert [r["epoch"] for r in _rows(directory)] == [0], f"{where}: not killed right after epoch 0"
+    assert not (directory / "result.json").exists()
+
+    resumed = execute(config, work / "resumed", data_dir, torch.device("cpu"), progress=False)
+    assert resumed.status == "finished", f"{where}: the resumed run ended {resumed.status}: {resumed.reason}"
+    message = f"{where}: killed after epoch 0 and resumed, the run differs from the uninterrupted one"
+    assert _rows(straight.directory) == _rows(directory), f"{message} (metrics rows)"
+    results = [json.loads((d / "result.json").read_text()) for d in (straight.directory, directory)]
+    assert results[0]["genotype"] == results[1]["genotype"], f"{message} (genotype)"
+    final = [torch.load(d / "checkpoint.pt", weights_only=True)["net"] for d in (straight.directory, directory)]
+    differ = [k for k in final[0] if _bits(final[0][k]) != _bits(final[1][k])]
+    assert final[0].keys() == final[1].keys() and not differ, f"{message} (final network entries {differ[:5]})"
+
+    metadata = json.loads((directory / "metadata.json").read_text())
+    assert metadata["config"] == config.model_dump(mode="json"), f"{where}: metadata lacks the resolved config"
+    args = metadata["method"].get("args", {})
+    expected = get_method_class(config.method).Args.model_validate(config.method_args).model_dump(mode="json")
+    assert args == expected, f"{where}: metadata records method args {args}, the run used {expected}"
+
+
+def _rows(directory: Path) -> list[dict[str, Any]]:
+    lines = (directory / "metrics.jsonl").read_text().splitlines()
+    return [{k: v for k, v in json.loads(line).items() if k not in TIMING_KEYS} for line in lines if line.strip()]

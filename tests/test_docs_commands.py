@@ -28,7 +28,7 @@ import pytest
 from click.testing import CliRunner
 
 from nasbench_harness.cli import main
-from nasbench_harness.config import expand_suite, load_suite
+from nasbench_harness.suite_expansion import expand_suite, load_suite
 
 REPO = Path(__file__).resolve().parent.parent
 DOCS = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md")), REPO / "ci" / "README.md"]

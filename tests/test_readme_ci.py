@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from nasbench_harness.config import expand_suite, load_suite
+from nasbench_harness.suite_expansion import expand_suite, load_suite
 
 REPO = Path(__file__).resolve().parent.parent
 README = REPO / "README.md"

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from nasbench_harness.config import expand_suite, load_suite
+from nasbench_harness.suite_expansion import expand_suite, load_suite
 
 SUITES = Path(__file__).resolve().parent.parent / "suites"
 

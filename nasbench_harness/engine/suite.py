@@ -10,13 +10,14 @@ from typing import Any
 
 from pydantic import ConfigDict, ValidationError, create_model
 
-from nasbench_harness.config import RunConfig, SuiteConfig, _explain, _key_lines, _line, expand_suite, load_suite
+from nasbench_harness.config import RunConfig, SuiteConfig, explain, key_lines, line_suffix
 from nasbench_harness.datadir import resolve_data_dir
 from nasbench_harness.engine.executors import Executor, get_executor_class, list_executors
 from nasbench_harness.engine.record import atomic_write_json
 from nasbench_harness.engine.runner import Reporter, RunOutcome
 from nasbench_harness.errors import ConfigError, HarnessError
 from nasbench_harness.registry import unknown_name_message
+from nasbench_harness.suite_expansion import expand_suite, load_suite
 
 RESULTS_ENV = "NASBENCH_RESULTS"
 #: results/suites/<name>.json: which runs each suite has, for `nasbench status` (pending ones included).
@@ -75,7 +76,7 @@ def choose_executor(suite: SuiteConfig, suite_path: Path, name: str | None, cli_
     chosen = name or suite_name
     if chosen not in list_executors():
         text = suite_path.read_text()
-        at = f"--executor {chosen}" if name else f"{suite_path}{_line(_key_lines(text), ('executor', 'name'))}"
+        at = f"--executor {chosen}" if name else f"{suite_path}{line_suffix(key_lines(text), ('executor', 'name'))}"
         raise ConfigError(f"{at}: {unknown_name_message('executor', chosen, list_executors())}")
     cls = get_executor_class(chosen)
     options = section if chosen == suite_name else {}
@@ -84,7 +85,7 @@ def choose_executor(suite: SuiteConfig, suite_path: Path, name: str | None, cli_
         try:
             wrapper.model_validate({"executor": options})
         except ValidationError as err:
-            message = _explain(err, suite_path, suite_path.read_text(), wrapper)
+            message = explain(err, suite_path, suite_path.read_text(), wrapper)
             raise ConfigError(message.replace("Allowed here: ", "Allowed here: name, ")) from None
     given = {k: v for k, v in cli_options.items() if v is not None}
     unknown = sorted(set(given) - set(cls.Options.model_fields))

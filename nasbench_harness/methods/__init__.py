@@ -3,9 +3,6 @@
 Every module in this package is imported, so `@register_method` is all a new method needs.
 """
 
-import importlib
-import pkgutil
-
 from nasbench_harness.methods.base import (
     CONTINUE,
     EpochDecision,
@@ -14,9 +11,8 @@ from nasbench_harness.methods.base import (
     list_methods,
     register_method,
 )
+from nasbench_harness.registry import import_submodules
 
-for _module in pkgutil.iter_modules(__path__):
-    if _module.name != "base":
-        importlib.import_module(f"{__name__}.{_module.name}")
+import_submodules(__name__, __path__)
 
 __all__ = ["CONTINUE", "EpochDecision", "Method", "get_method_class", "list_methods", "register_method"]

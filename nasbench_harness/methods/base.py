@@ -16,7 +16,7 @@ import torch
 from pydantic import BaseModel, ConfigDict
 from torch import Tensor, nn
 
-from nasbench_harness.config import RunConfig
+from nasbench_harness.config import RunConfig, canonical_hash
 from nasbench_harness.mixing import Mixer, WeightedSum
 from nasbench_harness.registry import Registry
 from nasbench_harness.spaces import Genotype, Supernet
@@ -58,6 +58,9 @@ class Method:
     learns_alphas: ClassVar[bool] = True
     #: Whether the runner keeps a state snapshot per epoch (methods that roll back need them).
     keeps_snapshots: ClassVar[bool] = False
+    #: The `method_args` key a sweep varies (R-DARTS: "strength"); None: not a sweep. A sweep expands into
+    #: one run per value (`expand_args`) and the results keep, per sweep group, the run `select` picks.
+    sweep_param: ClassVar[str | None] = None
     #: The run's search batches, set by the runner after construction (None outside a run); methods
     #: that schedule augmentation (R-DARTS DP ramps `cutout_prob`) or evaluate on the validation split
     #: read it. Epochs are a pure function of (seed, epoch, cutout_prob), so resume is unaffected.
@@ -85,6 +88,21 @@ class Method:
         """One run per returned argument set: a method that sweeps a hyperparameter (R-DARTS) expands
         into one run per value here, and the results select among them."""
         return [args]
+
+    @classmethod
+    def sweep_group(cls, config: Mapping[str, Any]) -> str:
+        """The sweep a run belongs to: a hash of its config (a RunConfig dump) without the swept key."""
+        stripped = dict(config)
+        args = dict(config.get("method_args", {}))
+        stripped["method_args"] = {k: v for k, v in args.items() if k != cls.sweep_param}
+        return canonical_hash(stripped)
+
+    @classmethod
+    def select(cls, results: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+        """Per sweep group, the result that stands for the sweep (what the paper reports). Each result
+        holds `config` (a RunConfig dump) and `final` (the last epoch's figures; None or partial for runs
+        that did not finish). A method with a `sweep_param` defines it; results/load.py calls it."""
+        raise NotImplementedError(f"method {cls.name!r} sweeps {cls.sweep_param!r} but defines no select()")
 
     @classmethod
     def mixer(cls, args: BaseModel) -> Mixer:
@@ -161,6 +179,16 @@ class Method:
 
     def genotype(self) -> Genotype:
         return self.net.genotype()
+
+    def arch_state(self) -> dict[str, Tensor]:
+        """The architecture the method learns, by name: α per cell type (`alpha.<cell type>`). A method
+        with more (β edge weights, Dirichlet concentrations) adds its tensors and their shapes
+        (`arch_state_shapes`); the conformance suite checks one against the other."""
+        return {f"alpha.{cell_type}": alpha for cell_type, alpha in self.net.alphas.items()}
+
+    def arch_state_shapes(self) -> dict[str, tuple[int, ...]]:
+        """Expected shape of every `arch_state` tensor, from the space (α: edges × ops per cell type)."""
+        return {f"alpha.{cell_type}": shape for cell_type, shape in self.net.space.alpha_shapes().items()}
 
     def state_dict(self) -> dict[str, Any]:
         """Optimiser states, and α's gradients: with `clip_scope: all` the next clip norm includes them."""

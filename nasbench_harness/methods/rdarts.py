@@ -8,7 +8,7 @@ A suite entry `rdarts_l2` or `rdarts_dp` expands (`Method.expand_args`) into one
 each run's `method_args` carries its `strength` and the sweep list. The reported architecture of a
 sweep is the run with the best final validation accuracy: `select_best(results)` picks it, per sweep
 group (all config fields equal but the strength; so `order` keeps first- and second-order sweeps
-apart), for the results layer.
+apart); the class declares the sweep (`sweep_param`, `select`), which the results layer reads.
 
 * `rdarts_l2`: weight decay of the network weights = strength; the paper's grid
   {3e-4, 9e-4, 2.7e-3, 8.1e-3}; RobustDARTS' code grid adds 2.43e-2 (set `strengths` to use it).
@@ -26,7 +26,7 @@ from typing import Any
 import torch
 from pydantic import BaseModel, Field
 
-from nasbench_harness.config import RunConfig, canonical_hash
+from nasbench_harness.config import RunConfig
 from nasbench_harness.methods.base import register_method
 from nasbench_harness.methods.order import OrderArgs, OrderedDarts
 from nasbench_harness.spaces import Supernet
@@ -56,6 +56,12 @@ class DropPathArgs(SweepArgs):
 
 class RDarts(OrderedDarts):
     """A DARTS run (second order by default) at one strength of a sweep."""
+
+    sweep_param = "strength"
+
+    @classmethod
+    def select(cls, results: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+        return select_best(results)
 
     @classmethod
     def expand_args(cls, args: BaseModel) -> list[BaseModel]:
@@ -129,9 +135,7 @@ class RDartsDropPath(RDarts):
 
 def sweep_group(config: Mapping[str, Any]) -> str:
     """The sweep a run belongs to: a hash of its config (RunConfig dump) without `method_args.strength`."""
-    stripped = dict(config)
-    stripped["method_args"] = {k: v for k, v in dict(config.get("method_args", {})).items() if k != "strength"}
-    return canonical_hash(stripped)
+    return RDarts.sweep_group(config)
 
 
 def select_best(results: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:

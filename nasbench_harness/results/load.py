@@ -1,8 +1,9 @@
 """Read a results tree into two pandas tables: one row per run, one row per logged epoch.
 
 Only run directories are read (`runs/<space>/<dataset>/<method>/<seed>-<hash>/`), never the engine,
-so results aggregate on a machine without the data (and without torch, unless the tree holds R-DARTS
-sweeps: their selection rule lives with the method, `methods/rdarts.py`). Every run gets a `status`
+so results aggregate on a machine without the data. Which methods sweep a hyperparameter, and how a
+sweep's run is chosen, the method classes declare (`Method.sweep_param`, `Method.select`), so reading
+a tree imports the method registry (and torch). Every run gets a `status`
 (finished / failed / unfinished) and tables count the three separately: a run that did not finish
 is never averaged in silently. Rows are collected as plain dicts and turned into frames once, so
 10,000 runs load in a few seconds (`benchmarks/bench_aggregate.py`).
@@ -10,6 +11,7 @@ is never averaged in silently. Rows are collected as plain dicts and turned into
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -32,9 +34,6 @@ except ImportError:  # pragma: no cover - orjson is optional
 STATUSES = ("finished", "failed", "unfinished")
 #: A run directory is recognised by either file: a run that failed while building has no metadata.
 RUN_MARKERS = ("metadata.json", "failed.json")
-#: Methods that expand into one run per `method_args.strength`; results keep the best by validation.
-SWEEP_METHODS = ("rdarts_l2", "rdarts_dp")
-SWEEP_PARAM = "strength"
 
 #: Last-epoch figures copied from `result.final` as `final_<key>`.
 FINAL_KEYS = ("epoch", "segment", "train_loss", "train_acc", "valid_loss", "valid_acc", "eval_valid_acc")
@@ -90,11 +89,25 @@ def _read_metrics(path: Path) -> list[dict[str, Any]]:
     return rows
 
 
+@functools.cache
+def sweep_class(method: str) -> Any:
+    """The registered class of `method` if it declares a sweep (`Method.sweep_param`), else None (a
+    method no longer registered counts as no sweep)."""
+    from nasbench_harness.methods import get_method_class, list_methods
+
+    if method not in list_methods():
+        return None
+    cls = get_method_class(method)
+    return cls if cls.sweep_param is not None else None
+
+
 def setting_key(config: Mapping[str, Any]) -> str:
-    """Hash of the config without seed and swept strength: the runs a table row averages over."""
+    """Hash of the config without seed and swept hyperparameter: the runs a table row averages over."""
     reduced = {k: v for k, v in config.items() if k != "seed"}
-    if config.get("method") in SWEEP_METHODS:
-        reduced["method_args"] = {k: v for k, v in (config.get("method_args") or {}).items() if k != SWEEP_PARAM}
+    sweep = sweep_class(str(config.get("method")))
+    if sweep is not None:
+        args = config.get("method_args") or {}
+        reduced["method_args"] = {k: v for k, v in args.items() if k != sweep.sweep_param}
     return canonical_hash(reduced)
 
 
@@ -213,35 +226,39 @@ def _frame(records: list[dict[str, Any]]) -> pd.DataFrame:
 def select_sweeps(runs: pd.DataFrame, configs: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
     """Adds `sweep_group`, `selected`, `sweep_size`, `sweep_finished`; `configs[i]` is row i's config.
 
-    A run outside a sweep stands for itself. In a sweep group (`rdarts.sweep_group`: equal configs
-    but the strength) the run `rdarts.select_best` picks stands for the seed: the best final
-    `eval_valid_acc` among finished runs. A group with no finished run is still counted, under the
-    status of one member (unfinished before failed), so a failed sweep never vanishes from a table.
+    A run outside a sweep stands for itself. In a sweep group (`Method.sweep_group`: equal configs but
+    the swept hyperparameter) the run the method's `select` picks stands for the seed, from the final
+    figures of finished runs (R-DARTS: the best final `eval_valid_acc`). A group with no selected run
+    is still counted, under the status of one member (unfinished before failed), so a failed sweep
+    never vanishes from a table.
     """
     if runs.empty:
         return runs.assign(sweep_group="", selected=pd.Series(dtype=bool), sweep_size=0, sweep_finished=0)
     groups = runs["config_hash"].astype(object).to_numpy(copy=True)
     selected = np.ones(len(runs), dtype=bool)
-    members = np.flatnonzero(runs["method"].isin(SWEEP_METHODS).to_numpy())
-    if members.size:
-        from nasbench_harness.methods.rdarts import select_best, sweep_group
-
-        status = runs["status"].to_numpy()
-        accuracy = runs["final_eval_valid_acc"].to_numpy() if "final_eval_valid_acc" in runs else None
+    methods = runs["method"].to_numpy()
+    classes = {method: sweep_class(str(method)) for method in set(methods)}
+    members = np.flatnonzero([classes[m] is not None for m in methods])
+    status = runs["status"].to_numpy()
+    final_columns = {key: f"final_{key}" for key in FINAL_KEYS if f"final_{key}" in runs}
+    finals = {key: runs[column].to_numpy() for key, column in final_columns.items()}
+    best: set[int] = set()
+    for method, cls in classes.items():
+        if cls is None:
+            continue
         entries = []
-        for i in members:
-            groups[i] = sweep_group(configs[i])
-            finished = status[i] == "finished" and accuracy is not None and pd.notna(accuracy[i])
-            final = {"eval_valid_acc": accuracy[i] if finished else None}
-            entries.append({"config": configs[i], "final": final, "i": i})
-        selected[members] = False
-        best = {entry["i"] for entry in select_best(entries)}
-        selected[list(best)] = True
-        covered = {groups[i] for i in best}
-        rank = {"unfinished": 0, "failed": 1}
-        for i in sorted(members, key=lambda i: (rank.get(status[i], 2), i)):
-            if groups[i] not in covered:
-                selected[i], covered = True, covered | {groups[i]}
+        for i in members[methods[members] == method]:
+            groups[i] = cls.sweep_group(configs[i])
+            final = {key: None if pd.isna(v[i]) else v[i] for key, v in finals.items()}
+            entries.append({"config": configs[i], "final": final if status[i] == "finished" else None, "i": i})
+        best |= {entry["i"] for entry in cls.select(entries)}
+    selected[members] = False
+    selected[list(best)] = True
+    covered = {groups[i] for i in best}
+    rank = {"unfinished": 0, "failed": 1}
+    for i in sorted(members, key=lambda i: (rank.get(status[i], 2), i)):
+        if groups[i] not in covered:
+            selected[i], covered = True, covered | {groups[i]}
     frame = runs.assign(sweep_group=groups, selected=selected)
     finished = frame["status"].eq("finished").groupby(frame["sweep_group"])
     return frame.assign(sweep_size=finished.transform("size"), sweep_finished=finished.transform("sum"))

@@ -26,6 +26,9 @@ class SearchSpace(ABC):
     edge_ops: Mapping[str, EdgeOps]
     #: Defaults of the published search network.
     default_network: Mapping[str, Any] = field(default_factory=dict)
+    #: Config layers the space's original code sets (`{"train": {...}, "data": {...}}`), applied by suite
+    #: expansion above the papers' defaults and below the method's.
+    config_defaults: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
     @property
     def cell_types(self) -> tuple[str, ...]:

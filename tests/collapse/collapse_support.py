@@ -9,14 +9,7 @@ import torch
 from nasbench_harness.config import DataConfig, MetricsConfig, RunConfig, TrainConfig
 from nasbench_harness.mixing import Mixer
 from nasbench_harness.spaces import Supernet, get_space
-
-TINY_NETWORK = {
-    "nb201": {"channels": 4, "cells_per_stage": 1},
-    "darts": {"channels": 4, "layers": 3},
-    "s1": {"channels": 4, "layers": 3},
-    "s2": {"channels": 4, "layers": 3},
-    "s3": {"channels": 4, "layers": 3},
-}
+from nasbench_harness.testing import TINY_NETWORK
 
 
 def tiny_net(space: str, seed: int = 0, alpha_scale: float | None = 1.0, mixer: Mixer | None = None) -> Supernet:

@@ -8,8 +8,8 @@ import pytest
 import torch
 from collapse_support import run_config, tiny_net
 
-from nasbench_harness.config import expand_suite, load_suite
 from nasbench_harness.methods.rdarts import CODE_L2_GRID, RDartsDropPath, RDartsL2, select_best, sweep_group
+from nasbench_harness.suite_expansion import expand_suite, load_suite
 
 SUITE = """\
 name: rdarts

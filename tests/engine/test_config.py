@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from nasbench_harness.config import RunConfig, TrainConfig, expand_suite, load_suite
+from nasbench_harness.config import RunConfig, TrainConfig
 from nasbench_harness.errors import ConfigError
+from nasbench_harness.suite_expansion import expand_suite, load_suite
 
 MINIMAL = """\
 name: nb201-collapse

@@ -8,11 +8,12 @@ from torch.func import functional_call
 from nasbench_harness.config import RunConfig, TrainConfig
 from nasbench_harness.methods.darts import Darts2nd, unrolled_alpha_grad
 from nasbench_harness.spaces import get_space
+from nasbench_harness.testing import TINY_NETWORK
 
 
 def tiny_method() -> Darts2nd:
     torch.manual_seed(0)
-    net = get_space("nb201").build_supernet(channels=4, cells_per_stage=1, num_classes=5).double()
+    net = get_space("nb201").build_supernet(**TINY_NETWORK["nb201"], num_classes=5).double()
     config = RunConfig(
         method="darts_2nd",
         space="nb201",

@@ -16,8 +16,7 @@ from nasbench_harness.data import dataset_split, load_dataset
 from nasbench_harness.engine.runner import SearchRun, cosine_lr
 from nasbench_harness.methods import get_method_class
 from nasbench_harness.spaces import get_space
-
-TINY = {"channels": 4, "cells_per_stage": 1, "affine": False, "track_running_stats": False}
+from nasbench_harness.testing import TINY_NETWORK
 
 
 def nb201_config(method: str = "darts", dataset: str = "cifar100", **train: object) -> RunConfig:
@@ -29,7 +28,7 @@ def nb201_config(method: str = "darts", dataset: str = "cifar100", **train: obje
         train=TrainConfig(epochs=2, batch_size=8, weight_decay=5e-4, nesterov=True, clip_scope="all", **train),
         data=DataConfig(split="nb201_official", valid_sampling="nb201_random", limit_train=20, eval_batch_size=128),
         metrics=MetricsConfig(eigenvalue="off", ground_truth=False),
-        network=TINY,
+        network=TINY_NETWORK["nb201"],
     )
 
 
@@ -70,7 +69,7 @@ def test_search_reads_test_xvalid_and_never_xtest(reference_data_dir, monkeypatc
 
 def _method(name: str, space: str = "nb201", order: str | None = None, **train: object):
     torch.manual_seed(0)
-    network = {"channels": 4, "cells_per_stage": 1} if space == "nb201" else {"channels": 4, "layers": 3}
+    network = TINY_NETWORK[space]
     net = get_space(space).build_supernet(num_classes=5, **network).double()
     method_args = {"order": order} if order else {}
     config = RunConfig(

@@ -18,6 +18,7 @@ from nasbench_harness.engine.runner import git_commit
 from nasbench_harness.metrics.groundtruth import ground_truth_notice
 from nasbench_harness.results.report import write_report
 from nasbench_harness.spaces import get_space
+from nasbench_harness.testing import TINY_NETWORK
 
 SUITE = """\
 name: stale
@@ -145,7 +146,7 @@ def test_missing_surrogate_is_named_for_darts_spaces(tmp_path, reference_data_di
 
     data = without_ground_truth(tmp_path, reference_data_dir)
     config = RunConfig(method="darts", space="s2", dataset="cifar10", seed=0)
-    genotype = get_space("s2").build_supernet(num_classes=10, channels=4, layers=3).genotype()
+    genotype = get_space("s2").build_supernet(num_classes=10, **TINY_NETWORK["s2"]).genotype()
     provenance: dict = {}
     notice = ground_truth_notice(config, genotype, data, provenance)
     assert notice and "NAS-Bench-301 surrogate" in notice

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from nasbench_harness.config import expand_suite, load_suite
+from nasbench_harness.suite_expansion import expand_suite, load_suite
 from nasbench_harness.engine.suite import choose_executor
 from nasbench_harness.errors import ConfigError
 

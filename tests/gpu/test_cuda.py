@@ -15,17 +15,16 @@ from torch.nn import functional as F
 from nasbench_harness.data import PairedBatches, load_dataset, search_split
 from nasbench_harness.metrics.hessian import dominant_eigenvalue
 from nasbench_harness.spaces import get_space, list_spaces
+from nasbench_harness.testing import TINY_NETWORK
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 
 CUDA = torch.device("cuda")
-TINY = {"nb201": {"channels": 4, "cells_per_stage": 1}}
-DARTS_TINY = {"channels": 4, "layers": 5}
 
 
 def build(space: str, **options):
     torch.manual_seed(0)
-    net = get_space(space).build_supernet(num_classes=10, **{**TINY.get(space, DARTS_TINY), **options})
+    net = get_space(space).build_supernet(num_classes=10, **{**TINY_NETWORK[space], **options})
     with torch.no_grad():
         for alpha in net.arch_parameters():
             alpha.normal_(0, 1)

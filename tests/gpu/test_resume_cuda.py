@@ -17,6 +17,7 @@ import torch
 from nasbench_harness.config import RunConfig, TrainConfig
 from nasbench_harness.engine import execute
 from nasbench_harness.metrics.base import EPOCH_METRICS
+from nasbench_harness.testing import TINY_NETWORK
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 
@@ -84,7 +85,7 @@ def test_darts_ada_rolls_back_on_cuda(tmp_path: Path, reference_data_dir: Path, 
         train=TrainConfig(epochs=4, batch_size=8, weight_decay=3e-4),
         data={"limit_train": 64, "limit_test": 32, "eval_batch_size": 32},
         metrics={"eigenvalue": "fast", "eigenvalue_every": 1, "ground_truth": False},
-        network={"channels": 4, "cells_per_stage": 1},
+        network=TINY_NETWORK["nb201"],
         method_args={"window": 3, "delta": 1, "start_epoch": 0},
     )
     outcome = execute(config, tmp_path, reference_data_dir, torch.device("cuda"), progress=False)

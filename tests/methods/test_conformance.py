@@ -13,7 +13,7 @@ from nasbench_harness.methods import list_methods, register_method
 from nasbench_harness.methods.base import METHODS, Batch, Method
 from nasbench_harness.methods.darts import Darts
 from nasbench_harness.spaces import list_spaces
-from nasbench_harness.testing import check_method
+from nasbench_harness.testing import check_method, check_resume_after_kill, kill_resume_config
 
 
 @pytest.mark.parametrize("space", list_spaces())
@@ -89,3 +89,21 @@ def test_a_state_dict_that_misses_what_the_next_step_reads_is_caught(planted, cl
 def test_a_method_that_ignores_the_seed_is_caught(planted):
     with pytest.raises(AssertionError, match="the same seed gave"):
         check_method(planted(Unseeded), "nb201")
+
+
+#: Method arguments for the kill-and-resume test, which checks the run mechanics: second-order methods
+#: pinned to first order (second order costs ~5x per step; `test_method_conforms` checks it), random
+#: search ranking 20 sampled cells, not 1000, and selecting every epoch (so that state crosses the kill).
+KILL_ARGS: dict[str, dict[str, Any]] = {
+    **{name: {"order": "first"} for name in ("darts_es", "darts_ada", "rdarts_l2", "rdarts_dp")},
+    "random_ws": {"eval_archs": 20, "first_pass_batches": 1, "top_k": 3, "select_every_epoch": True},
+}
+#: One space per method in the default run; the others with `-m slow`.
+KILL_SPACES = ["nb201", *(pytest.param(s, marks=pytest.mark.slow) for s in list_spaces() if s != "nb201")]
+
+
+@pytest.mark.parametrize("space", KILL_SPACES)
+@pytest.mark.parametrize("method", list_methods())
+def test_a_killed_run_resumes_to_the_uninterrupted_result(method, space, tmp_path, reference_data_dir):
+    config = kill_resume_config(method, space, **KILL_ARGS.get(method, {}))
+    check_resume_after_kill(config, tmp_path, reference_data_dir)

@@ -9,10 +9,8 @@ import pytest
 import torch
 
 from nasbench_harness.spaces import SearchSpace, Supernet, get_space, list_spaces
-from nasbench_harness.spaces.space import DartsFamilySpace, NB201Space
-
-#: Small enough for CPU tests, large enough to keep both reduction cells / both ResNet blocks.
-TINY = {DartsFamilySpace: {"channels": 4, "layers": 5}, NB201Space: {"channels": 4, "cells_per_stage": 1}}
+from nasbench_harness.spaces.space import DartsFamilySpace
+from nasbench_harness.testing import TINY_NETWORK
 
 ALL_SPACES = list_spaces()
 DARTS_FAMILY = [n for n in ALL_SPACES if isinstance(get_space(n), DartsFamilySpace)]
@@ -33,8 +31,7 @@ def build_tiny() -> Callable[..., Supernet]:
     """`build_tiny(space, **overrides)`: the space's supernet at test width."""
 
     def build(space: SearchSpace, **overrides: Any) -> Supernet:
-        tiny = next((v for k, v in TINY.items() if isinstance(space, k)), {})
-        return space.build_supernet(**{**tiny, **overrides})
+        return space.build_supernet(**{**TINY_NETWORK[space.name], **overrides})
 
     return build
 

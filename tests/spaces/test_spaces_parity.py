@@ -16,6 +16,7 @@ from torch.nn import functional as F
 from nasbench_harness.spaces import get_space
 from nasbench_harness.spaces.nb201_network import NB201Network
 from nasbench_harness.spaces.space import EdgeOps
+from nasbench_harness.testing import TINY_NETWORK
 
 
 @pytest.fixture(scope="module")
@@ -52,7 +53,7 @@ def pair(xautodl: SimpleNamespace, fused: bool, seed: int = 0, classes: int = 7)
     torch.manual_seed(seed)
     reference = xautodl.TinyNetworkDarts(4, 1, 4, classes, xautodl.NAS_BENCH_201, False, False).double()
     ours = get_space("nb201").build_supernet(
-        channels=4, cells_per_stage=1, num_classes=classes, fused=fused, channels_last=fused
+        **TINY_NETWORK["nb201"], num_classes=classes, fused=fused, channels_last=fused
     )
     ours = ours.double()
     generator = torch.Generator().manual_seed(seed)

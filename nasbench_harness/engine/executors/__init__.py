@@ -1,9 +1,9 @@
 """Executors run a list of run configs somewhere: `local`, `pool`, `ray`, `slurm`, one file each.
 
+A new one is one module here with `@register_executor`: every module in this package is imported.
 `ray` and `slurm` import their packages only when they run, so the harness never needs them installed.
 """
 
-from nasbench_harness.engine.executors import pool, ray, slurm  # noqa: F401  (they register themselves)
 from nasbench_harness.engine.executors.base import (
     Executor,
     ExecutorOptions,
@@ -13,6 +13,9 @@ from nasbench_harness.engine.executors.base import (
     register_executor,
 )
 from nasbench_harness.engine.executors.local import LocalExecutor
+from nasbench_harness.registry import import_submodules
+
+import_submodules(__name__, __path__)
 
 __all__ = [
     "Executor",
