@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from nasbench_harness.suite_expansion import expand_suite, load_suite
 from nasbench_harness.engine.suite import choose_executor
 from nasbench_harness.errors import ConfigError
+from nasbench_harness.suite_expansion import expand_suite, load_suite
 
 BASE = "name: s\nprofile: tiny\nmethods: [darts]\nspaces: [nb201]\ndatasets: [cifar10]\nseeds: [0]\n"
 
