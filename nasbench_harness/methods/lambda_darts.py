@@ -20,7 +20,7 @@ lines 38-51 and `lib/models/cell_searchs/search_model_darts_v1.py` lines 84-145)
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Literal
+from typing import Any, Literal
 
 import torch
 from pydantic import PositiveFloat
@@ -204,7 +204,8 @@ class LambdaDarts(OrderedDarts):
             "defaults_from": reference["source"],
             "aligned_cells": self.cells,
             "regulariser_active": self.regularised,
-            "cell_gradients": "dL_train/dA_l on the weight batch, before the weight step, one copy of softmax(α) per cell",
+            "cell_gradients": "dL_train/dA_l on the weight batch, before the weight step, "
+            "one copy of softmax(α) per cell",
             "injection": "grad_w += lambda * (grad_w L(A - eps p) - grad_w L(A + eps p)) / (2 eps), same batch, "
             "train mode, before the gradient clip",
         }

@@ -175,6 +175,7 @@ metrics: {ground_truth: false}
 """
 
 
+@pytest.mark.slow
 def test_six_space_smoke_run(tmp_path: Path, reference_data_dir):
     """One short run per space on real CIFAR-10: finishes, logs λ, the per-step and the epoch grad_corr."""
     suite = tmp_path / "suite.yaml"
