@@ -52,6 +52,9 @@ class Method:
     Args: ClassVar[type[BaseModel]] = NoArgs
     #: Config layers this method changes (e.g. {"train": {"batch_size": 256}}), above the space's.
     defaults: ClassVar[dict[str, Any]] = {}
+    #: Per space, config layers of the method's own reference code for that space, above `defaults`
+    #: (Λ-DARTS' copy of xautodl's NB201 config differs from xautodl's).
+    space_defaults: ClassVar[dict[str, dict[str, Any]]] = {}
     #: Train/valid split the method needs; None lets the space decide (one-level methods: "full").
     split: ClassVar[str | None] = None
     #: False for methods that keep α fixed (random search with weight sharing).

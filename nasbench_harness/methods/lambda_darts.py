@@ -20,7 +20,7 @@ lines 38-51 and `lib/models/cell_searchs/search_model_darts_v1.py` lines 84-145)
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import torch
 from pydantic import PositiveFloat
@@ -120,6 +120,11 @@ class LambdaDarts(OrderedDarts):
 
     Args = LambdaArgs
     args: LambdaArgs
+    #: Λ-DARTS' own NB201 search config (NAS-Bench201/configs/nas-benchmark/algos/DARTS.config):
+    #: 100 epochs, weight decay 3e-4, no Nesterov, where xautodl's current config has 50, 5e-4, Nesterov.
+    space_defaults: ClassVar[dict[str, dict[str, Any]]] = {
+        "nb201": {"train": {"epochs": 100, "weight_decay": 3e-4, "nesterov": False}}
+    }
 
     def __init__(self, net: Supernet, config: RunConfig, device: torch.device):
         super().__init__(net, config, device)

@@ -192,3 +192,20 @@ def test_six_space_smoke_run(tmp_path: Path, reference_data_dir):
             assert all(r["reg_applied"] == 1.0 and -1.0 <= r["train_grad_corr"] <= 1.0 for r in rows)
             metadata = json.loads((outcome.directory / "metadata.json").read_text())
             assert metadata["method"]["regulariser_active"] is True
+
+
+def test_nb201_suite_defaults_are_lambda_darts_own_config(tmp_path) -> None:
+    """Λ-DARTS' NAS-Bench201/configs/nas-benchmark/algos/DARTS.config: 100 epochs, wd 3e-4, no Nesterov;
+    DARTS keeps xautodl's (50, 5e-4, Nesterov); a suite section still wins."""
+    from nasbench_harness.suite_expansion import expand_suite, load_suite
+
+    suite = tmp_path / "s.yaml"
+    suite.write_text("name: t\nmethods: [lambda_darts, darts]\nspaces: [nb201, s3]\ndatasets: [cifar10]\nseeds: [0]\n")
+    runs = {(r.method, r.space): r.train for r in expand_suite(load_suite(suite), suite)}
+    lam, darts = runs[("lambda_darts", "nb201")], runs[("darts", "nb201")]
+    assert (lam.epochs, lam.weight_decay, lam.nesterov) == (100, 3e-4, False)
+    assert (darts.epochs, darts.weight_decay, darts.nesterov) == (50, 5e-4, True)
+    assert runs[("lambda_darts", "s3")].epochs == 50
+    suite.write_text(suite.read_text() + "train: {epochs: 7}\n")
+    runs = {(r.method, r.space): r.train for r in expand_suite(load_suite(suite), suite)}
+    assert runs[("lambda_darts", "nb201")].epochs == 7
