@@ -1,4 +1,4 @@
-"""`require(module)`: import a reference package (xautodl, nats_bench, nas_201_api) for a parity test.
+"""`require(module)`: import a reference or optional package (xautodl, nats_bench, nas_201_api, ray, submitit).
 
 Outside CI a missing package skips the test that needs it; under `CI=true` it fails, so a CI job
 without the reference code cannot pass by checking nothing. Imported by name from any test directory
@@ -18,6 +18,8 @@ REFERENCE_PACKAGES = {
     "xautodl": "pip install xautodl (NAS-Bench-201's search and cell code)",
     "nats_bench": "pip install nats_bench (the NATS-Bench API)",
     "nas_201_api": "pip install nas-bench-201 (the NAS-Bench-201 API)",
+    "ray": "pip install -e '.[ray]' (the ray executor)",
+    "submitit": "pip install -e '.[slurm]' (the slurm executor)",
 }
 
 

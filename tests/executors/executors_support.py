@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-import importlib
 import json
 import os
 import signal
 import threading
 import time
 from pathlib import Path
-from types import ModuleType
 
-import pytest
+from reference_packages import require  # noqa: F401  (re-exported for the executor tests)
 
 from nasbench_harness.engine.record import lock_holder
+from nasbench_harness.engine.runner import RunOutcome
+from nasbench_harness.engine.suite import run_suite
 
 SUITE = """\
 name: scale
@@ -26,16 +26,6 @@ train: {epochs: 3}
 metrics: {ground_truth: false}
 """
 TIMING = {"train_seconds", "epoch_seconds"}
-
-
-def require(module: str) -> ModuleType:
-    """Import `module`; under CI=true its absence fails the test (CI installs the dev extra), else skips."""
-    try:
-        return importlib.import_module(module)
-    except ImportError:
-        if os.environ.get("CI"):
-            pytest.fail(f"CI needs {module} (pip install -e '.[dev]' installs it)")
-        pytest.skip(f"{module} is not installed")
 
 
 def snapshot(results: Path) -> dict[str, tuple[list[dict], str]]:
@@ -72,3 +62,24 @@ class Killer(threading.Thread):
                     os.kill(pid, signal.SIGKILL)
                     self.killed_pid = pid
             time.sleep(0.01)
+
+
+def run_with_killed_worker(
+    results: Path, seed: int, suite_file: Path, data_dir: Path, executor: str, options: dict
+) -> tuple[list[RunOutcome], list[str], int | None]:
+    """Run the suite on `executor` while a SIGKILL hits the worker of `seed` mid-run; returns the
+    outcomes, the driver's messages and the killed pid (None if it was never caught running)."""
+    killer = Killer(results, seed=seed)
+    killer.start()
+    messages: list[str] = []
+    outcomes = run_suite(
+        suite_file,
+        results_dir=str(results),
+        data_dir=str(data_dir),
+        device="cpu",
+        executor=executor,
+        executor_options=options,
+        report=messages.append,
+    )
+    killer.join(timeout=1)
+    return outcomes, messages, killer.killed_pid

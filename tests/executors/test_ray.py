@@ -6,9 +6,7 @@ from __future__ import annotations
 import signal
 
 import pytest
-from executors_support import Killer, require, snapshot
-
-from nasbench_harness.engine import run_suite
+from executors_support import require, run_with_killed_worker, snapshot
 
 #: The whole module, Ray's start on a loaded 2-core machine included; a hung Ray fails instead of stalling CI.
 TIMEOUT_S = 480
@@ -36,20 +34,10 @@ def test_ray_matches_local_and_retries_a_killed_worker(
     ray_instance, tmp_path, suite_file, reference_data_dir, local_reference
 ):
     results = tmp_path / "results"
-    killer = Killer(results, seed=1)
-    killer.start()
-    messages: list[str] = []
-    outcomes = run_suite(
-        suite_file,
-        results_dir=str(results),
-        data_dir=str(reference_data_dir),
-        device="cpu",
-        executor="ray",
-        executor_options={"cpus_per_run": 1},
-        report=messages.append,
+    outcomes, messages, killed_pid = run_with_killed_worker(
+        results, 1, suite_file, reference_data_dir, "ray", {"cpus_per_run": 1}
     )
-    killer.join(timeout=1)
-    assert killer.killed_pid is not None, "the worker was never caught mid-run"
+    assert killed_pid is not None, "the worker was never caught mid-run"
     assert [(o.config.seed, o.status, o.attempts) for o in outcomes] == [(0, "finished", 1), (1, "finished", 2)]
     assert any("retrying" in m for m in messages)
     assert ray_instance.is_initialized()  # an instance the executor did not start is left running

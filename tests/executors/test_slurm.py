@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from executors_support import Killer, require, snapshot
-
-from nasbench_harness.engine import run_suite
+from executors_support import require, run_with_killed_worker, snapshot
 
 
 def test_submitit_local_matches_local_and_retries_a_killed_job(
@@ -12,20 +10,15 @@ def test_submitit_local_matches_local_and_retries_a_killed_job(
 ):
     require("submitit")
     results = tmp_path / "results"
-    killer = Killer(results, seed=0)
-    killer.start()
-    messages: list[str] = []
-    outcomes = run_suite(
+    outcomes, messages, killed_pid = run_with_killed_worker(
+        results,
+        0,
         suite_file,
-        results_dir=str(results),
-        data_dir=str(reference_data_dir),
-        device="cpu",
-        executor="slurm",
-        executor_options={"cluster": "local", "array_parallelism": 2, "time_limit": 10},
-        report=messages.append,
+        reference_data_dir,
+        "slurm",
+        {"cluster": "local", "array_parallelism": 2, "time_limit": 10},
     )
-    killer.join(timeout=1)
-    assert killer.killed_pid is not None, "the job was never caught mid-run"
+    assert killed_pid is not None, "the job was never caught mid-run"
     assert [(o.config.seed, o.status, o.attempts) for o in outcomes] == [(0, "finished", 2), (1, "finished", 1)]
     assert any("retrying" in m for m in messages), messages
     assert (results / "submitit").is_dir()
