@@ -79,7 +79,8 @@ def _band(ax: Axes, frame: pd.DataFrame, column: str) -> bool:
 
 
 def collapse_curves(epochs: pd.DataFrame, space: str, dataset: str, stem: Path, pdf: bool = True) -> list[Path]:
-    """Derived cell's true accuracy, dominant eigenvalue and skip count versus epoch, per method.
+    """Derived cell's true accuracy, dominant eigenvalue, skip count and the cells' α-gradient
+    alignment (`grad_corr`, what Λ-DARTS raises) versus epoch, per method.
 
     `epochs`: current epoch rows of finished selected runs (`Results.current_epochs()` filtered).
     """
@@ -89,9 +90,10 @@ def collapse_curves(epochs: pd.DataFrame, space: str, dataset: str, stem: Path, 
         (acc, acc_label),
         ("eigenvalue", "dominant eigenvalue of ∇²α L_valid"),
         (skip_key(space), "skip connections in the derived (normal) cell"),
+        ("grad_corr", "mean pairwise cosine of per-cell α-gradients"),
     ]
-    fig = Figure(figsize=(13, 3.8), layout="constrained")
-    axes = fig.subplots(1, 3)
+    fig = Figure(figsize=(17, 3.8), layout="constrained")
+    axes = fig.subplots(1, len(panels))
     for ax, (column, ylabel) in zip(axes, panels):
         if not _band(ax, frame, column):
             ax.text(

@@ -133,3 +133,18 @@ def test_report_when_no_run_logged_an_epoch(tmp_path: Path):
     report = write_report(tmp_path, tmp_path / "out", pdf=False)
     text = " ".join(_parse(report.html).text)
     assert report.images == [] and "RunFailure: train_loss is nan" in text and "unfinished" in text
+
+
+def test_collapse_curves_show_grad_corr_beside_the_other_signals(tmp_path: Path, monkeypatch):
+    """The report's collapse figure has a `grad_corr` panel (Λ-DARTS' signal) next to accuracy,
+    eigenvalue and skip count."""
+    import nasbench_harness.results.plots as plots
+
+    rows = [epoch_row(e, 0, eigenvalue=0.1, grad_corr=0.2 * e) for e in range(3)]
+    write_run(tmp_path, rows=rows, epochs=3)
+    epochs = load_results(tmp_path).current_epochs()
+    plotted: list[str] = []
+    band = plots._band
+    monkeypatch.setattr(plots, "_band", lambda ax, frame, column: plotted.append(column) or band(ax, frame, column))
+    collapse_curves(epochs, "nb201", "cifar10", tmp_path / "img" / "curves", pdf=False)
+    assert plotted[1:] == ["eigenvalue", "skip_cell", "grad_corr"]
