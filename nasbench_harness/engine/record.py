@@ -153,9 +153,16 @@ class RunRecord:
         if not path.exists():
             return
         with open(path) as handle:
-            for line in handle:
-                if line.strip():
-                    yield json.loads(line)
+            lines = [line for line in handle if line.strip()]
+        for i, line in enumerate(lines):
+            try:
+                yield json.loads(line)
+            except json.JSONDecodeError:
+                # A last row cut off by a kill or a full disk mid-append: the checkpoint predates it, so
+                # resuming recomputes it (truncate_metrics_after rewrites the log without it).
+                if i == len(lines) - 1:
+                    return
+                raise
 
     def truncate_metrics_after(self, segment: int, next_epoch: int) -> None:
         """Drop rows logged after the checkpoint being resumed from (they will be recomputed).

@@ -131,7 +131,9 @@ class SearchRun:
         config = self.config
         seed_everything(config.seed)
         self.dataset = _dataset(config, self.data_dir)
-        protocol = config.data.split or self.method_cls.split or "half"
+        # None (not set, or reset with `split: null`): the method's protocol, else the space's, else DARTS'.
+        space_split = self.space.config_defaults.get("data", {}).get("split")
+        protocol = config.data.split or self.method_cls.split or space_split or "half"
         self.split = dataset_split(self.dataset, protocol, config.seed, self.data_dir)
         self.batches = PairedBatches(
             self.dataset,
@@ -351,25 +353,27 @@ class SearchRun:
         steps = len(self.batches)
         last_valid = None
         bar = _progress(steps, f"{config.method}/{config.space} seed {config.seed} epoch {epoch}", self.progress)
-        seen = 0
+        seen: dict[str, int] = defaultdict(int)
         for step, (train, valid) in enumerate(self.batches.epoch(epoch)):
             stats = self.method.step(train, valid)
-            n = len(train[1])  # figures are averaged over images, as the originals' AverageMeter(n) does
             for key, value in stats.items():
                 if not math.isfinite(value):
                     raise RunFailure(f"{key} is {value} at epoch {epoch}, step {step}")
+                # Averaged over images, as the originals' AverageMeter(n) does: α-side figures over the
+                # α batch (always full with DARTS' fresh batches), the others over the weight batch.
+                n = len(valid[1]) if key.startswith("valid_") else len(train[1])
                 sums[key] += value * n
-            seen += n
+                seen[key] += n
             last_valid = valid
             if bar is not None:
                 bar.update(1)
-                bar.set_postfix({k: f"{v / seen:.3f}" for k, v in sums.items()}, refresh=False)
+                bar.set_postfix({k: f"{v / seen[k]:.3f}" for k, v in sums.items()}, refresh=False)
         if bar is not None:
             bar.close()
         self.method.after_train_steps()
         train_seconds = time.perf_counter() - start
         row: dict[str, Any] = {"epoch": epoch, "segment": segment, "lr": lr, "steps": steps}
-        row.update({k: v / seen for k, v in sums.items()})
+        row.update({k: v / seen[k] for k, v in sums.items()})
         row["eval_valid_acc"] = self.evaluate_valid()
         row["alphas"] = {t: a.detach().cpu().tolist() for t, a in self.net.alphas.items()}
         row["train_seconds"] = train_seconds
@@ -481,7 +485,11 @@ def _execute_held(
             return RunOutcome(config, record.dir, "skipped", reason="finished earlier (same config hash)")
         if not rerun_stale:
             return RunOutcome(config, record.dir, "stale", reason=f"{stale}; kept (--rerun-stale reruns it)")
-        moved = record.move_aside()
+        try:
+            moved = record.move_aside()
+        except OSError as err:
+            reason = f"--rerun-stale could not move the old record of {record.dir} aside: {_os_error(err)}"
+            return RunOutcome(config, record.dir, "failed", reason=reason)
         report(f"stale: {stale}; moved the old record to {moved} and running again")
     started = time.time()
     try:

@@ -34,18 +34,16 @@ from nasbench_harness.spaces import Supernet
 
 Kind = Literal["corr", "signcorr"]
 
-#: Per space family, the reference scripts' values: (λ, ε₀, α learning rate), with their source.
+#: Per space family, the reference scripts' values of λ and ε₀, with their source.
 FAMILY_DEFAULTS: dict[str, dict[str, Any]] = {
     "darts": {
         "lambda_": 0.125,
         "epsilon_0": 1e-4,
-        "arch_lr": None,  # train.arch_lr: 3e-4 in train_search.py line 52 and run_search.sh line 9
         "source": "sota/cnn/train_search.py lines 60-61 (parser defaults)",
     },
     "nb201": {
         "lambda_": 0.25,
         "epsilon_0": 1e-4,
-        "arch_lr": 1e-4,
         "source": "NAS-Bench201/scripts-search/algos/DARTS-V1.sh lines 34-35, 43",
     },
 }
@@ -61,9 +59,6 @@ class LambdaArgs(OrderArgs):
     lambda_: PositiveFloat | None = None
     #: Finite-difference step ε = ε₀/‖p‖; None: the space family's script value.
     epsilon_0: PositiveFloat | None = None
-    #: α learning rate; None: the family's script value (NB201: 1e-4), or train.arch_lr where the
-    #: script uses the shared default (DARTS family: 3e-4).
-    arch_lr: PositiveFloat | None = None
 
 
 def perturbation_directions(grads: list[Tensor], kind: Kind) -> list[Tensor]:
@@ -123,7 +118,9 @@ class LambdaDarts(OrderedDarts):
     #: Λ-DARTS' own NB201 search config (NAS-Bench201/configs/nas-benchmark/algos/DARTS.config):
     #: 100 epochs, weight decay 3e-4, no Nesterov, where xautodl's current config has 50, 5e-4, Nesterov.
     space_defaults: ClassVar[dict[str, dict[str, Any]]] = {
-        "nb201": {"train": {"epochs": 100, "weight_decay": 3e-4, "nesterov": False}}
+        # α lr 1e-4: NAS-Bench201/scripts-search/algos/DARTS-V1.sh line 43 (DARTS family: train.arch_lr 3e-4,
+        # sota/cnn/train_search.py line 52).
+        "nb201": {"train": {"epochs": 100, "weight_decay": 3e-4, "nesterov": False, "arch_lr": 1e-4}}
     }
 
     def __init__(self, net: Supernet, config: RunConfig, device: torch.device):
@@ -132,9 +129,7 @@ class LambdaDarts(OrderedDarts):
         reference = FAMILY_DEFAULTS[self.family]
         self.lambda_max = self.args.lambda_ if self.args.lambda_ is not None else reference["lambda_"]
         self.epsilon_0 = self.args.epsilon_0 if self.args.epsilon_0 is not None else reference["epsilon_0"]
-        self.arch_lr = self.args.arch_lr or reference["arch_lr"] or config.train.arch_lr
-        for group in self.a_optimizer.param_groups:
-            group["lr"] = self.arch_lr
+        self.arch_lr = config.train.arch_lr
         self.cells = aligned_cells(net)
 
     @property

@@ -71,3 +71,17 @@ def test_importing_the_harness_needs_neither_ray_nor_submitit():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["['local',", "'pool',", "'ray',", "'slurm']"]
+
+
+def test_pool_with_cuda_but_no_gpu_share_is_a_clear_error() -> None:
+    """Workers of a CPU slot see no GPU (CUDA_VISIBLE_DEVICES=""): say so before any run, not in every worker."""
+    import pytest
+
+    from nasbench_harness.engine.executors import get_executor
+    from nasbench_harness.errors import HarnessError
+
+    pool = get_executor("pool", {"workers": 2})
+    with pytest.raises(HarnessError, match="gpus-per-run"):
+        pool.worker_device("cuda")
+    assert pool.worker_device("cpu") == "cpu"
+    assert get_executor("pool", {"workers": 1, "gpus_per_run": 1}).worker_device("auto") == "cuda"

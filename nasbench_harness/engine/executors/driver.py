@@ -85,10 +85,6 @@ class DriverExecutor(Executor):
     def close(self) -> None:
         """Disconnect; stop what `open` started."""
 
-    def placement(self, task: Task) -> dict[str, Any]:
-        """Extra payload keys for this task (threads, CPU set) — the pool pins its workers."""
-        return {}
-
     def released(self, handle: Any) -> None:
         """A task's handle is over: its worker slot is free again."""
 
@@ -130,7 +126,7 @@ class DriverExecutor(Executor):
                         rerun_stale=rerun_stale,
                         attempt=task.attempt,
                     )
-                    batch.append((task, {**payload, **self.placement(task)}))
+                    batch.append((task, payload))
                 if batch:
                     for (task, _), handle in zip(batch, self.submit(batch)):
                         inflight[handle] = task

@@ -123,6 +123,11 @@ class PoolExecutor(DriverExecutor):
             if device == "cpu":
                 raise HarnessError("executor pool: gpus_per_run > 0 with device cpu; drop one of them")
             return "cuda"
+        if device == "cuda":
+            raise HarnessError(
+                "executor pool: device cuda with gpus_per_run 0 gives the workers no GPU; set --gpus-per-run "
+                "(1, or a fraction to share one) or use --device cpu"
+            )
         return device
 
     def submit(self, tasks: list[tuple[Task, dict[str, Any]]]) -> list[Any]:

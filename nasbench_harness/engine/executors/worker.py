@@ -28,9 +28,8 @@ def make_task(
     *,
     rerun_stale: bool,
     attempt: int,
-    threads: int | None = None,
-    cpus: list[int] | None = None,
 ) -> dict[str, Any]:
+    """The JSON a worker runs; executors that pin workers add `threads` and `cpus` (the pool does)."""
     return {
         "config": config.model_dump(mode="json"),
         "results_dir": str(results_dir),
@@ -38,8 +37,6 @@ def make_task(
         "device": device,
         "rerun_stale": rerun_stale,
         "attempt": attempt,
-        "threads": threads,
-        "cpus": cpus,
     }
 
 
