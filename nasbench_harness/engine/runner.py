@@ -124,6 +124,7 @@ class SearchRun:
         self.report = report or (lambda message: None)
         self.progress = progress
         self.position = position  # "[i/n]" in the suite, for the progress lines
+        self.code_versions = [_current_code()]  # extended on resume by another version or commit
         self.space = get_space(config.space)
         self.method_cls = get_method_class(config.method)
 
@@ -166,6 +167,8 @@ class SearchRun:
             "run_id": self.config.run_id(),
             "harness_version": nasbench_harness.__version__,
             "git_commit": git_commit(),
+            #: Every harness version and commit that trained epochs of this run, oldest first.
+            "code_versions": self.code_versions,
             "torch_version": torch.__version__,
             "python_version": platform.python_version(),
             "host": platform.node(),
@@ -253,8 +256,18 @@ class SearchRun:
             next_epoch, segment = payload["next_epoch"], payload["segment"]
             decision = self._stored_stop(payload)
             self.record.truncate_metrics_after(segment, next_epoch)
-            provenance = self.record.read_json("metadata.json").get("provenance", {})
+            previous = self.record.read_json("metadata.json")
+            provenance = previous.get("provenance", {})
             self.report(f"resuming {self.record.dir} at epoch {next_epoch}")
+            self.code_versions = _code_versions(previous)
+            if _current_code() not in self.code_versions:
+                before = ", ".join(_version(v["harness_version"], v["git_commit"]) for v in self.code_versions)
+                self.report(
+                    f"warning: this run was started by nasbench_harness {before} and is resumed by "
+                    f"{_version(*_current_code().values())}: its epochs come from different code "
+                    "(recorded in metadata code_versions; it will be reported stale)"
+                )
+                self.code_versions.append(_current_code())
         else:
             self.record.truncate_metrics_after(0, 0)
         from nasbench_harness.metrics.groundtruth import ground_truth_notice
@@ -514,17 +527,30 @@ def _execute_held(
     return RunOutcome(config, record.dir, "failed", reason=reason, seconds=time.time() - started)
 
 
+def _current_code() -> dict[str, str | None]:
+    return {"harness_version": nasbench_harness.__version__, "git_commit": git_commit()}
+
+
+def _code_versions(metadata: dict[str, Any]) -> list[dict[str, str | None]]:
+    """The versions recorded in a run's metadata (records written before `code_versions` name one)."""
+    recorded = metadata.get("code_versions")
+    if recorded:
+        return [dict(v) for v in recorded]
+    return [{"harness_version": metadata.get("harness_version"), "git_commit": metadata.get("git_commit")}]
+
+
 def _stale(record: RunRecord) -> str | None:
-    """Why a finished run may not be what this harness would produce (another version or commit), or None."""
+    """Why a finished run may not be what this harness would produce (another version or commit, for any
+    of its epochs), or None."""
     try:
         metadata = record.read_json(METADATA)
     except (OSError, ValueError):
         return None
-    then = (metadata.get("harness_version"), metadata.get("git_commit"))
-    now = (nasbench_harness.__version__, git_commit())
-    if then == now:
+    versions = _code_versions(metadata)
+    if versions == [_current_code()]:
         return None
-    return f"stale: finished by nasbench_harness {_version(*then)}, this is {_version(*now)}"
+    then = ", ".join(_version(v["harness_version"], v["git_commit"]) for v in versions)
+    return f"stale: finished by nasbench_harness {then}, this is {_version(*_current_code().values())}"
 
 
 def _version(version: str | None, commit: str | None) -> str:

@@ -57,6 +57,7 @@ def copy(finished: Path, tmp_path: Path) -> tuple[Path, Path]:
 def make_old(directory: Path) -> None:
     metadata = json.loads((directory / "metadata.json").read_text())
     metadata.update(harness_version="0.0.1", git_commit="deadbeefcafe0123")
+    metadata.pop("code_versions")  # records of older harnesses name one version
     (directory / "metadata.json").write_text(json.dumps(metadata))
 
 
@@ -90,6 +91,24 @@ def test_rerun_stale_moves_the_old_record_aside_and_reruns(finished, tmp_path, r
     metadata = json.loads((directory / "metadata.json").read_text())
     assert metadata["harness_version"] == nasbench_harness.__version__ and metadata["git_commit"] == git_commit()
     assert len((directory / "metrics.jsonl").read_text().splitlines()) == 1
+
+
+def test_resume_by_other_code_is_said_recorded_and_then_stale(finished, tmp_path, reference_data_dir):
+    """A run started on one commit and resumed on another mixes code: warn, keep both in metadata, and
+    report the finished run stale (it used to record only the resuming commit and look current)."""
+    root, directory = copy(finished, tmp_path)
+    make_old(directory)
+    (directory / "result.json").unlink()  # killed after its last checkpoint, before result.json
+    result = cli(root, reference_data_dir)
+    assert result.exit_code == 0, result.output
+    assert "warning: this run was started by nasbench_harness 0.0.1 (commit deadbeefcafe)" in result.output
+    versions = json.loads((directory / "metadata.json").read_text())["code_versions"]
+    assert versions == [
+        {"harness_version": "0.0.1", "git_commit": "deadbeefcafe0123"},
+        {"harness_version": nasbench_harness.__version__, "git_commit": git_commit()},
+    ]
+    again = cli(root, reference_data_dir)
+    assert "0 finished, 0 skipped, 0 failed, 1 stale" in again.output, again.output
 
 
 def test_checkpoint_of_another_config_is_not_resumed(finished, tmp_path, reference_data_dir):
