@@ -45,6 +45,36 @@ class RunFailure(Exception):
     """A run that cannot finish (NaN loss, out of memory, missing data); recorded, the suite goes on."""
 
 
+class EpochFigures:
+    """Per-step figures of an epoch, kept on their device and read once at its end.
+
+    Averaged over images, as the originals' AverageMeter(n) does: α-side figures (`valid_*`) over the α
+    batch, the others over the weight batch. A step never synchronises with the GPU; a non-finite figure
+    is found (with its step) when the epoch is read."""
+
+    def __init__(self) -> None:
+        self.values: dict[str, list[torch.Tensor | float]] = defaultdict(list)
+        self.counts: dict[str, list[int]] = defaultdict(list)
+
+    def add(self, stats: dict[str, torch.Tensor | float], train_n: int, valid_n: int) -> None:
+        for key, value in stats.items():
+            self.values[key].append(value.detach() if isinstance(value, torch.Tensor) else float(value))
+            self.counts[key].append(valid_n if key.startswith("valid_") else train_n)
+
+    def means(self, epoch: int) -> dict[str, float]:
+        means = {}
+        for key, values in self.values.items():
+            device = next((v.device for v in values if isinstance(v, torch.Tensor)), torch.device("cpu"))
+            per_step = torch.stack([torch.as_tensor(v, dtype=torch.float64, device=device) for v in values]).cpu()
+            finite = torch.isfinite(per_step)
+            if not bool(finite.all()):
+                step = int((~finite).nonzero()[0])
+                raise RunFailure(f"{key} is {float(per_step[step])} at epoch {epoch}, step {step}")
+            counts = torch.tensor(self.counts[key], dtype=torch.float64)
+            means[key] = float((per_step * counts).sum() / counts.sum())
+        return means
+
+
 @dataclass(frozen=True)
 class RunOutcome:
     config: RunConfig
@@ -361,32 +391,23 @@ class SearchRun:
         lr = cosine_lr(epoch, config.train.epochs, config.train.lr, config.train.lr_min)
         self.method.set_epoch(epoch, lr)
         self.net.train()
-        sums: dict[str, float] = defaultdict(float)
         start = time.perf_counter()
         steps = len(self.batches)
         last_valid = None
         bar = _progress(steps, f"{config.method}/{config.space} seed {config.seed} epoch {epoch}", self.progress)
-        seen: dict[str, int] = defaultdict(int)
-        for step, (train, valid) in enumerate(self.batches.epoch(epoch)):
-            stats = self.method.step(train, valid)
-            for key, value in stats.items():
-                if not math.isfinite(value):
-                    raise RunFailure(f"{key} is {value} at epoch {epoch}, step {step}")
-                # Averaged over images, as the originals' AverageMeter(n) does: α-side figures over the
-                # α batch (always full with DARTS' fresh batches), the others over the weight batch.
-                n = len(valid[1]) if key.startswith("valid_") else len(train[1])
-                sums[key] += value * n
-                seen[key] += n
+        figures = EpochFigures()
+        for train, valid in self.batches.epoch(epoch):
+            figures.add(self.method.step(train, valid), train_n=len(train[1]), valid_n=len(valid[1]))
             last_valid = valid
             if bar is not None:
                 bar.update(1)
-                bar.set_postfix({k: f"{v / seen[k]:.3f}" for k, v in sums.items()}, refresh=False)
         if bar is not None:
             bar.close()
+        means = figures.means(epoch)
         self.method.after_train_steps()
         train_seconds = time.perf_counter() - start
         row: dict[str, Any] = {"epoch": epoch, "segment": segment, "lr": lr, "steps": steps}
-        row.update({k: v / seen[k] for k, v in sums.items()})
+        row.update(means)
         row["eval_valid_acc"] = self.evaluate_valid()
         row["alphas"] = {t: a.detach().cpu().tolist() for t, a in self.net.alphas.items()}
         row["train_seconds"] = train_seconds

@@ -26,6 +26,8 @@ if TYPE_CHECKING:
     from nasbench_harness.data import PairedBatches
 
 Batch = tuple[Tensor, Tensor]
+#: What `Method.step` returns: figure name → detached 0-d tensor (or float), averaged per epoch by the runner.
+StepFigures = dict[str, Tensor | float]
 
 
 class NoArgs(BaseModel):
@@ -133,8 +135,11 @@ class Method:
         for group in self.w_optimizer.param_groups:
             group["weight_decay"] = value
 
-    def step(self, train: Batch, valid: Batch) -> dict[str, float]:
-        """One search step; returns per-step figures (losses, accuracies) for the epoch averages."""
+    def step(self, train: Batch, valid: Batch) -> StepFigures:
+        """One search step; returns per-step figures (losses, accuracies) for the epoch averages.
+
+        Figures are detached 0-d tensors (or plain floats for host-side values): the runner sums them on
+        the device and reads them once per epoch, so a step never waits for the GPU (no `.item()`)."""
         raise NotImplementedError
 
     def after_train_steps(self) -> None:
@@ -145,7 +150,7 @@ class Method:
         logits = self.net(x, self.mixing_weights() if weights is None else weights)
         return self.criterion(logits, y), logits
 
-    def weight_step(self, batch: Batch) -> dict[str, float]:
+    def weight_step(self, batch: Batch) -> StepFigures:
         """SGD on the network weights with gradient-norm clipping.
 
         `train.clip_scope == "weights"` (DARTS): α gradients are not computed. "all" (xautodl's NB201
@@ -163,15 +168,15 @@ class Method:
         if self.config.train.grad_clip is not None:
             nn.utils.clip_grad_norm_([p for p in clipped if p.grad is not None], self.config.train.grad_clip)
         self.w_optimizer.step()
-        return {"train_loss": loss.item(), "train_acc": accuracy(logits, batch[1])}
+        return {"train_loss": loss.detach(), "train_acc": accuracy(logits, batch[1])}
 
-    def first_order_alpha_step(self, batch: Batch) -> dict[str, float]:
+    def first_order_alpha_step(self, batch: Batch) -> StepFigures:
         """Adam on α with the validation-loss gradient at the current weights (weight grads skipped)."""
         self.a_optimizer.zero_grad(set_to_none=True)
         loss, logits = self.forward_loss(batch)
         loss.backward(inputs=self.net.arch_parameters())
         self.a_optimizer.step()
-        return {"valid_loss": loss.item(), "valid_acc": accuracy(logits, batch[1])}
+        return {"valid_loss": loss.detach(), "valid_acc": accuracy(logits, batch[1])}
 
     def on_epoch_end(self, epoch: int, row: Mapping[str, Any]) -> EpochDecision:
         return CONTINUE
@@ -213,8 +218,9 @@ class Method:
         return {"method": self.name, "args": self.args.model_dump(mode="json")}
 
 
-def accuracy(logits: Tensor, labels: Tensor) -> float:
-    return (logits.detach().argmax(dim=1) == labels).float().mean().item() * 100.0
+def accuracy(logits: Tensor, labels: Tensor) -> Tensor:
+    """Top-1 accuracy (%) as a 0-d tensor on the logits' device (no host synchronisation)."""
+    return (logits.detach().argmax(dim=1) == labels).float().mean() * 100.0
 
 
 @torch.no_grad()

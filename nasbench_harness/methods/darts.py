@@ -19,7 +19,7 @@ import torch
 from torch import Tensor
 from torch.func import functional_call
 
-from nasbench_harness.methods.base import Batch, Method, accuracy, register_method
+from nasbench_harness.methods.base import Batch, Method, StepFigures, accuracy, register_method
 
 #: How the second-order step approximates the Hessian-vector product (recorded in the metadata).
 HESSIAN_VECTOR_PRODUCT = "finite difference, R=0.01/|v|"
@@ -34,13 +34,13 @@ class Darts(Method):
     def step_order(self) -> str:
         return self.config.train.step_order or self.original_step_order.get(self.config.space, "alpha_first")
 
-    def step(self, train: Batch, valid: Batch) -> dict[str, float]:
+    def step(self, train: Batch, valid: Batch) -> StepFigures:
         if self.step_order == "weights_first":
             weights = self.weight_step(train)
             return {**self.alpha_step(train, valid), **weights}
         return {**self.alpha_step(train, valid), **self.weight_step(train)}
 
-    def alpha_step(self, train: Batch, valid: Batch) -> dict[str, float]:
+    def alpha_step(self, train: Batch, valid: Batch) -> StepFigures:
         return self.first_order_alpha_step(valid)
 
     def describe(self) -> dict[str, Any]:
@@ -53,7 +53,7 @@ class Darts2nd(Darts):
 
     original_step_order: ClassVar[dict[str, str]] = {}
 
-    def alpha_step(self, train: Batch, valid: Batch) -> dict[str, float]:
+    def alpha_step(self, train: Batch, valid: Batch) -> StepFigures:
         return second_order_alpha_step(self, train, valid)
 
     def describe(self) -> dict[str, Any]:
@@ -62,14 +62,14 @@ class Darts2nd(Darts):
 
 def second_order_alpha_step(
     method: Method, train: Batch, valid: Batch, weight_decay: float | None = None
-) -> dict[str, float]:
+) -> StepFigures:
     """Adam on α with the unrolled gradient (shared by every method with a second-order option)."""
     method.a_optimizer.zero_grad(set_to_none=True)
     grads, loss, logits = unrolled_alpha_grad(method, train, valid, weight_decay=weight_decay)
     for alpha, grad in zip(method.net.arch_parameters(), grads):
         alpha.grad = grad
     method.a_optimizer.step()
-    return {"valid_loss": loss.item(), "valid_acc": accuracy(logits, valid[1])}
+    return {"valid_loss": loss.detach(), "valid_acc": accuracy(logits, valid[1])}
 
 
 def unrolled_alpha_grad(

@@ -27,7 +27,7 @@ from pydantic import PositiveFloat
 from torch import Tensor, nn
 
 from nasbench_harness.config import RunConfig
-from nasbench_harness.methods.base import Batch, accuracy, register_method
+from nasbench_harness.methods.base import Batch, StepFigures, accuracy, register_method
 from nasbench_harness.methods.order import OrderArgs, OrderedDarts
 from nasbench_harness.metrics.grad_corr import aligned_cells, mean_pairwise_cosine
 from nasbench_harness.spaces import Supernet
@@ -141,7 +141,7 @@ class LambdaDarts(OrderedDarts):
         """The regulariser needs two aligned cells (a 3-layer DARTS test network has one normal cell)."""
         return len(self.cells) >= 2
 
-    def weight_step(self, batch: Batch) -> dict[str, float]:
+    def weight_step(self, batch: Batch) -> StepFigures:
         """SGD on the weights with the Λ-DARTS term added to their gradient, then the clip (as the base)."""
         net = self.net
         self.w_optimizer.zero_grad(set_to_none=True)
@@ -188,7 +188,7 @@ class LambdaDarts(OrderedDarts):
         if self.config.train.grad_clip is not None:
             nn.utils.clip_grad_norm_(clipped, self.config.train.grad_clip)
         self.w_optimizer.step()
-        return {"train_loss": loss.item(), "train_acc": accuracy(logits, y), **stats}
+        return {"train_loss": loss.detach(), "train_acc": accuracy(logits, y), **stats}
 
     def describe(self) -> dict[str, Any]:
         reference = FAMILY_DEFAULTS[self.family]

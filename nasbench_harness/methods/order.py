@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from nasbench_harness.methods.base import Batch
+from nasbench_harness.methods.base import Batch, StepFigures
 from nasbench_harness.methods.darts import HESSIAN_VECTOR_PRODUCT, Darts, Darts2nd, second_order_alpha_step
 
 
@@ -35,7 +35,7 @@ class OrderedDarts(Darts):
         original = (Darts2nd if self.args.order == "second" else Darts).original_step_order
         return self.config.train.step_order or original.get(self.config.space, "alpha_first")
 
-    def alpha_step(self, train: Batch, valid: Batch) -> dict[str, float]:
+    def alpha_step(self, train: Batch, valid: Batch) -> StepFigures:
         if self.args.order == "first":
             return self.first_order_alpha_step(valid)
         return second_order_alpha_step(self, train, valid, self.unrolled_weight_decay())

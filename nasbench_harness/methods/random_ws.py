@@ -28,7 +28,7 @@ from torch import Tensor
 from nasbench_harness.config import RunConfig
 from nasbench_harness.data import eval_batches
 from nasbench_harness.data.pipeline import epoch_generator
-from nasbench_harness.methods.base import Batch, Method, accuracy_on, register_method
+from nasbench_harness.methods.base import Batch, Method, StepFigures, accuracy_on, register_method
 from nasbench_harness.mixing import Mixer, SampledSum
 from nasbench_harness.spaces import Genotype, Supernet
 from nasbench_harness.spaces.genotype import DartsGenotype
@@ -118,7 +118,7 @@ class RandomWS(Method):
         """The step's sample while training; the selected architecture once there is one."""
         return arch_weights(self.space, self.current, self.net.arch_parameters()[0])
 
-    def step(self, train: Batch, valid: Batch) -> dict[str, float]:
+    def step(self, train: Batch, valid: Batch) -> StepFigures:
         self.current = sample_arch(self.space)
         return self.weight_step(train)
 

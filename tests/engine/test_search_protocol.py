@@ -144,7 +144,7 @@ def test_second_order_step_on_the_last_smaller_batch() -> None:
     """No drop_last: the epoch's last weight batch is smaller than the α batch (DARTS: 40 vs 64)."""
     method = _method("darts_2nd", clip_scope="all")
     stats = method.step(_batch(0, n=3), _batch(1, n=8))
-    assert all(math.isfinite(v) for v in stats.values()) and {"train_loss", "valid_loss"} <= stats.keys()
+    assert all(math.isfinite(float(v)) for v in stats.values()) and {"train_loss", "valid_loss"} <= stats.keys()
 
 
 def _xautodl_module(relative: str):
