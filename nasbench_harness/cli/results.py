@@ -13,8 +13,11 @@ _RESULTS_DIR = click.argument("results_dir", type=click.Path(file_okay=False, pa
 
 
 def _check_results_dir(results_dir: Path) -> None:
-    if not (results_dir / "runs").is_dir():
-        raise HarnessError(f"{results_dir} holds no runs/ folder: pass the --results-dir given to `nasbench run`")
+    if not (results_dir / "runs").is_dir() and not (results_dir / "evaluations").is_dir():
+        raise HarnessError(
+            f"{results_dir} holds no runs/ or evaluations/ folder: pass the --results-dir given to `nasbench run` "
+            "or `nasbench evaluate`"
+        )
 
 
 def _load(results_dir: Path):
@@ -65,7 +68,7 @@ def leaderboard(results_dir: Path, csv_path: Path | None) -> None:
 
     runs = _load(results_dir).runs
     csv_path = csv_path or results_dir / "leaderboard.csv"
-    frame = write_leaderboard(runs, csv_path)
+    frame = write_leaderboard(runs, csv_path, results_dir)
     if frame.empty:
         click.echo(f"no runs under {results_dir / 'runs'}")
     else:

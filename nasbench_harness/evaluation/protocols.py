@@ -135,7 +135,10 @@ def default_eval_config(
     genotype: str, space: str, dataset: str, seed: int, overrides: dict[str, Any] | None = None, **fields: Any
 ) -> EvalConfig:
     """The protocol's EvalConfig with `overrides` ({"train": {...}, "data": {...}, "network": {...}}) on top."""
+    from nasbench_harness.spaces import get_space
+
     base = protocol_defaults(space, dataset)
+    get_space(space).parse_genotype(genotype)  # a genotype of another space fails here, with the op named
     for section, values in (overrides or {}).items():
         if section not in ("train", "data", "network"):
             raise ConfigError(f"evaluate: unknown section {section!r}; expected train, data or network")

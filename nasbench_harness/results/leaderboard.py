@@ -13,7 +13,7 @@ import pandas as pd
 
 from nasbench_harness.results.tables import comparison
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 #: Leaderboard column → comparison-table column (None: computed here).
 _SOURCES: dict[str, str | None] = {
@@ -77,6 +77,12 @@ _SOURCES: dict[str, str | None] = {
     "published_c100_test": "pub_gt_cifar100_test",
     "published_in16_test": "pub_gt_ImageNet16-120_test",
     "published_s_test_error": "pub_s_test_error",
+    # schema 2: retrained test error of the group's genotypes (results/evaluation_table.py)
+    "retrain_n_seeds": None,
+    "retrain_test_error_mean": None,
+    "retrain_test_error_std": None,
+    "retrain_params_mb": None,
+    "retrain_full_protocol": None,
 }
 
 #: The schema, in order. Accuracies in %, hours per run unless `_total`; c10/c100/in16 = NB201 ground
@@ -85,8 +91,9 @@ _SOURCES: dict[str, str | None] = {
 LEADERBOARD_COLUMNS: tuple[str, ...] = tuple(_SOURCES)
 
 
-def leaderboard(runs: pd.DataFrame) -> pd.DataFrame:
-    """The leaderboard of a runs table (from `load_results`), columns exactly LEADERBOARD_COLUMNS."""
+def leaderboard(runs: pd.DataFrame, evaluations_root: str | Path | None = None) -> pd.DataFrame:
+    """The leaderboard of a runs table (from `load_results`), columns exactly LEADERBOARD_COLUMNS; the
+    retrain_* columns come from `evaluations_root`/evaluations when given (empty otherwise)."""
     table = comparison(runs)
     out = pd.DataFrame({name: table.get(src) for name, src in _SOURCES.items() if src is not None}, index=table.index)
     out["schema_version"] = SCHEMA_VERSION
@@ -96,6 +103,10 @@ def leaderboard(runs: pd.DataFrame) -> pd.DataFrame:
         out[f"skip_normal_{stat}"] = cell.where(is_nb201, normal) if cell is not None else normal
     if "search_hours_mean" in table:
         out["search_hours_total"] = table["search_hours_mean"] * table["search_hours_n"]
+    if evaluations_root is not None:
+        from nasbench_harness.results.evaluation_table import join_leaderboard
+
+        out = join_leaderboard(out, evaluations_root)
     return out.reindex(columns=list(LEADERBOARD_COLUMNS))
 
 
@@ -136,9 +147,9 @@ def leaderboard_display(frame: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=columns)
 
 
-def write_leaderboard(runs: pd.DataFrame, path: str | Path) -> pd.DataFrame:
+def write_leaderboard(runs: pd.DataFrame, path: str | Path, evaluations_root: str | Path | None = None) -> pd.DataFrame:
     """Write the leaderboard CSV (header always present, even with no runs) and return it."""
-    frame = leaderboard(runs)
+    frame = leaderboard(runs, evaluations_root)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     frame.to_csv(path, index=False)

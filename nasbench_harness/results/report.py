@@ -19,7 +19,7 @@ from pathlib import Path
 import pandas as pd
 
 from nasbench_harness import __version__
-from nasbench_harness.results import plots, tables
+from nasbench_harness.results import evaluation_table, plots, tables
 from nasbench_harness.results.load import STATUSES, Results, load_results
 
 
@@ -155,6 +155,7 @@ def write_report(root: str | Path, out_dir: str | Path, pdf: bool = True) -> Rep
         tables.Section("Runs by status", _status(runs), ["Every run directory found, before sweep selection."]),
         *_missing_ground_truth(results),
         *tables.sections(runs),
+        *evaluation_table.report_sections(root),
         tables.Section("Provenance", _provenance(runs), ["Distinct values over all runs."]),
     ]
     listing = [tables.runs_section(runs)] if not runs.empty else []
