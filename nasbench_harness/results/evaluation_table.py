@@ -126,8 +126,11 @@ def evaluation_section(evals: pd.DataFrame) -> Section | None:
     summary = evaluation_summary(evals)
     if summary.empty:
         return None
-    # several settings of one method become separate columns
-    summary = summary.assign(label=[m if not s else f"{m} [{s}]" for m, s in zip(summary["method"], summary["setting"])])
+    # a method searched with several settings gets one column per setting, labelled by its hash
+    settings = summary.groupby("method")["setting"].nunique()
+    summary = summary.assign(
+        label=[m if settings[m] == 1 else f"{m} [{s or 'genotype'}]" for m, s in zip(summary["method"], summary["setting"])]
+    )
     columns: list[tuple[str, str]] = []
     for dataset in _order(summary["dataset"], _DATASET_ORDER):
         labels = summary.loc[summary["dataset"] == dataset, "label"]
