@@ -155,6 +155,19 @@ class ExecutorSection(BaseModel):
     name: str = "local"
 
 
+class EvaluateSection(Strict):
+    """`evaluate:` — retrain each finished search's genotype (docs/evaluation.md). The sections override the
+    published protocol's settings; `select_epochs` switches to the RobustDARTS selection protocol."""
+
+    seeds: list[int] = Field([0], min_length=1)
+    train: dict[str, Any] = {}
+    data: dict[str, Any] = {}
+    network: dict[str, NetworkValue] = {}
+    #: Short retrain of every seed's genotype (this many epochs, half the training set), then the full
+    #: retrain of the one with the lowest held-out error; None: every seed's genotype fully retrained.
+    select_epochs: PositiveInt | None = None
+
+
 class SuiteConfig(Sections):
     name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
     profile: str | None = None
@@ -167,6 +180,7 @@ class SuiteConfig(Sections):
     device: Device = "auto"
     executor: ExecutorSection = ExecutorSection()
     overrides: Overrides = Overrides()
+    evaluate: EvaluateSection | None = None
 
 
 #: Profiles shrink the papers' settings; `None` (no profile) is the papers' full settings.

@@ -62,7 +62,15 @@ def run_suite(
     where = resolve_data_dir(shown) if chosen.name == "local" else f"{shown or '$NASBENCH_DATA'}, on each worker"
     report(f"suite {suite.name!r}: {len(configs)} runs → {results} (data: {where}; executor {chosen.name})")
     write_manifest(results, suite.name, suite_path, configs)
-    return chosen.run_all(configs, results, data, device or suite.device, report, rerun_stale=rerun_stale)
+    outcomes = chosen.run_all(configs, results, data, device or suite.device, report, rerun_stale=rerun_stale)
+    if suite.evaluate is not None:  # the retraining stage (evaluation/jobs.py), through the same executor
+        from nasbench_harness.evaluation.jobs import suite_evaluations
+
+        def run(jobs: list) -> list[RunOutcome]:
+            return chosen.run_all(jobs, results, data, device or suite.device, report, rerun_stale=rerun_stale)
+
+        outcomes += suite_evaluations(suite.evaluate, outcomes, run, report)
+    return outcomes
 
 
 def choose_executor(suite: SuiteConfig, suite_path: Path, name: str | None, cli_options: Mapping[str, Any]) -> Executor:

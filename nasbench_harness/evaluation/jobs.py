@@ -131,3 +131,26 @@ def select_then_evaluate(
         for seed in seeds
     ]
     return short, run(finals)
+
+
+def suite_evaluations(section: Any, outcomes: Sequence[RunOutcome], run: Runner, report: Callable[[str], None]) -> list[RunOutcome]:
+    """The suite's `evaluate:` stage: retrain the genotype of every search that finished (or was finished
+    earlier); with `select_epochs`, the selection protocol per (method, space, dataset) over its seeds."""
+    done = [o for o in outcomes if o.status in ("finished", "skipped", "stale") and not isinstance(o.config, EvalConfig)]
+    overrides = {"train": dict(section.train), "data": dict(section.data), "network": dict(section.network)}
+    if not done:
+        return []
+    report(f"evaluate: retraining the genotypes of {len(done)} finished searches")
+    if section.select_epochs is None:
+        jobs = [c for o in done for c in eval_configs(str(o.directory), dataset=None, space=None, seeds=section.seeds, overrides=overrides)]
+        return run(jobs)
+    groups: dict[tuple[str, str, str], list[str]] = {}
+    for o in done:
+        groups.setdefault((o.config.method, o.config.space, o.config.dataset), []).append(str(o.directory))
+    results: list[RunOutcome] = []
+    for targets in groups.values():
+        short, final = select_then_evaluate(
+            targets, run, dataset=None, seeds=section.seeds, select_epochs=section.select_epochs, overrides=overrides
+        )
+        results += short + final
+    return results

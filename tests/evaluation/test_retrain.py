@@ -153,3 +153,38 @@ def test_selection_retrains_each_search_briefly_then_fully_retrains_the_winner(t
     assert [c.search_run for c in ran[1]] == ["runs/s3/cifar10/darts_2nd/1-abc"] * 2
     assert [c.seed for c in ran[1]] == [5, 6] and all(c.stage == "final" and c.train.epochs == 600 for c in ran[1])
     assert len(short) == 3 and len(final) == 2
+
+
+SUITE = """\
+name: eval-stage
+profile: tiny
+methods: [darts]
+spaces: [s3]
+datasets: [cifar10]
+seeds: [0]
+train: {{epochs: 1}}
+metrics: {{ground_truth: false}}
+executor: {{name: {executor}}}
+evaluate:
+  seeds: [0]
+  train: {{epochs: 1, batch_size: 8}}
+  network: {{layers: 2, channels: 4}}
+  data: {{limit_train: 16, limit_test: 16}}
+"""
+
+
+@pytest.mark.parametrize("executor", ["pool"])
+def test_suite_evaluate_stage_runs_through_an_executor(tmp_path: Path, reference_data_dir: Path, executor: str):
+    """`evaluate:` retrains each finished search's genotype, dispatched by the executor like a search."""
+    from nasbench_harness.engine import run_suite
+
+    suite = tmp_path / "suite.yaml"
+    suite.write_text(SUITE.format(executor=executor))
+    outcomes = run_suite(suite, results_dir=str(tmp_path / "r"), data_dir=str(reference_data_dir), device="cpu")
+    assert [type(o.config).__name__ for o in outcomes] == ["RunConfig", "EvalConfig"]
+    assert [o.status for o in outcomes] == ["finished", "finished"], [o.reason for o in outcomes]
+    evals = load_evaluations(tmp_path / "r")
+    search = json.loads((outcomes[0].directory / "result.json").read_text())
+    assert list(evals["genotype"]) == [search["genotype"]] and evals["method"].iloc[0] == "darts"
+    again = run_suite(suite, results_dir=str(tmp_path / "r"), data_dir=str(reference_data_dir), device="cpu")
+    assert [o.status for o in again] == ["skipped", "skipped"]

@@ -8,7 +8,8 @@ from pathlib import Path
 from nasbench_harness.config import RunConfig
 from nasbench_harness.datadir import resolve_data_dir
 from nasbench_harness.engine.executors.base import Executor, register_executor
-from nasbench_harness.engine.runner import Reporter, RunOutcome, execute, resolve_device
+from nasbench_harness.engine.runner import Reporter, RunOutcome, resolve_device
+from nasbench_harness.evaluation.run import execute_job
 
 
 @register_executor("local")
@@ -30,7 +31,7 @@ class LocalExecutor(Executor):
             position = f"[{i}/{len(configs)}]"
             label = f"{position} {config.method} on {config.space}/{config.dataset} seed {config.seed}"
             report(f"{label} ({config.run_id()})")
-            outcome = execute(
+            outcome = execute_job(
                 config,
                 results_dir,
                 data,

@@ -45,21 +45,25 @@ def run_task(task: dict[str, Any]) -> dict[str, Any]:
     import torch
 
     from nasbench_harness.datadir import resolve_data_dir
-    from nasbench_harness.engine.runner import execute, resolve_device
+    from nasbench_harness.engine.runner import resolve_device
     from nasbench_harness.errors import HarnessError
+    from nasbench_harness.evaluation.protocols import EvalConfig
+    from nasbench_harness.evaluation.run import execute_job
 
     if task.get("cpus") and hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, task["cpus"])  # threads torch starts from now on inherit it
     if task.get("threads"):
         torch.set_num_threads(task["threads"])
-    config = RunConfig.model_validate(task["config"])
+    # an evaluation job's config says so (EvalConfig.kind); a search's has no kind
+    kind = EvalConfig if task["config"].get("kind") == "evaluate" else RunConfig
+    config = kind.model_validate(task["config"])
     where = {"host": platform.node(), "pid": os.getpid()}
     try:
         data_dir = resolve_data_dir(task["data_dir"])
         device = resolve_device(task["device"])
     except HarnessError as err:
         return {"status": "failed", "reason": f"on the worker ({where['host']}): {err}", **where}
-    outcome = execute(
+    outcome = execute_job(
         config,
         Path(task["results_dir"]),
         data_dir,
