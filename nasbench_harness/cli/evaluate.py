@@ -84,9 +84,12 @@ def evaluate(
     def run(configs: list) -> list:
         outcomes = []
         for i, config in enumerate(configs, start=1):
-            label = f"[{i}/{len(configs)}] {config.stage} retrain of {config.method} on {config.space}/{config.dataset} seed {config.seed}"
+            where = f"{config.method} on {config.space}/{config.dataset} seed {config.seed}"
+            label = f"[{i}/{len(configs)}] {config.stage} retrain of {where}"
             click.echo(f"{label} ({config.relative_dir()})", err=True)
-            outcome = execute_evaluation(config, results, data, torch_device, report=lambda m: click.echo(f"  {m}", err=True))
+            outcome = execute_evaluation(
+                config, results, data, torch_device, report=lambda m: click.echo(f"  {m}", err=True)
+            )
             click.echo(f"{label}: {outcome.status}{' - ' + outcome.reason if outcome.reason else ''}", err=True)
             outcomes.append(outcome)
         return outcomes
@@ -97,14 +100,21 @@ def evaluate(
         )
         outcomes = short + final
     else:
-        configs = [c for t in targets for c in eval_configs(t, dataset=dataset, space=space, seeds=seed_list, overrides=overrides)]
+        configs = [
+            c
+            for t in targets
+            for c in eval_configs(t, dataset=dataset, space=space, seeds=seed_list, overrides=overrides)
+        ]
         outcomes = run(configs)
     import json
 
     for o in outcomes:
         if o.status in ("finished", "skipped"):
             r = json.loads((o.directory / "result.json").read_text())
-            click.echo(f"{o.status:<9} {o.config.stage:<6} seed {o.config.seed}  test error {r['test_error']:.2f}%  {o.directory}")
+            click.echo(
+                f"{o.status:<9} {o.config.stage:<6} seed {o.config.seed}  "
+                f"test error {r['test_error']:.2f}%  {o.directory}"
+            )
         else:
             click.echo(f"{o.status:<9} {o.config.stage:<6} seed {o.config.seed}  {o.reason}")
     if any(o.status == "failed" for o in outcomes):

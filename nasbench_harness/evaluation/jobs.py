@@ -56,9 +56,7 @@ def genotype_space(genotype: str, space: str | None) -> str:
         if space == "nb201":
             raise ConfigError(f"{genotype!r} is a DARTS-family genotype, not a NAS-Bench-201 cell")
         return space or "darts"
-    raise ConfigError(
-        f"{target_help()}: got {genotype!r}, which is neither a run directory nor a genotype string"
-    )
+    raise ConfigError(f"{target_help()}: got {genotype!r}, which is neither a run directory nor a genotype string")
 
 
 def target_help() -> str:
@@ -81,9 +79,7 @@ def eval_configs(
         genotype, space_name, data = source["genotype"], source["space"], dataset or source["dataset"]
     else:
         genotype, space_name, data, info = target, genotype_space(target, space), dataset or "cifar10", {}
-    return [
-        default_eval_config(genotype, space_name, data, seed, overrides, **{**info, **fields}) for seed in seeds
-    ]
+    return [default_eval_config(genotype, space_name, data, seed, overrides, **{**info, **fields}) for seed in seeds]
 
 
 Runner = Callable[[list[EvalConfig]], list[RunOutcome]]
@@ -133,16 +129,24 @@ def select_then_evaluate(
     return short, run(finals)
 
 
-def suite_evaluations(section: Any, outcomes: Sequence[RunOutcome], run: Runner, report: Callable[[str], None]) -> list[RunOutcome]:
+def suite_evaluations(
+    section: Any, outcomes: Sequence[RunOutcome], run: Runner, report: Callable[[str], None]
+) -> list[RunOutcome]:
     """The suite's `evaluate:` stage: retrain the genotype of every search that finished (or was finished
     earlier); with `select_epochs`, the selection protocol per (method, space, dataset) over its seeds."""
-    done = [o for o in outcomes if o.status in ("finished", "skipped", "stale") and not isinstance(o.config, EvalConfig)]
+    done = [
+        o for o in outcomes if o.status in ("finished", "skipped", "stale") and not isinstance(o.config, EvalConfig)
+    ]
     overrides = {"train": dict(section.train), "data": dict(section.data), "network": dict(section.network)}
     if not done:
         return []
     report(f"evaluate: retraining the genotypes of {len(done)} finished searches")
     if section.select_epochs is None:
-        jobs = [c for o in done for c in eval_configs(str(o.directory), dataset=None, space=None, seeds=section.seeds, overrides=overrides)]
+        jobs = [
+            c
+            for o in done
+            for c in eval_configs(str(o.directory), dataset=None, space=None, seeds=section.seeds, overrides=overrides)
+        ]
         return run(jobs)
     groups: dict[tuple[str, str, str], list[str]] = {}
     for o in done:

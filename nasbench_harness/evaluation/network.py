@@ -72,7 +72,13 @@ class NetworkCIFAR(nn.Module):
     """forward → (logits, auxiliary logits or None); `drop_path_prob` is set by the trainer each epoch."""
 
     def __init__(
-        self, genotype: DartsGenotype, channels: int, num_classes: int, layers: int, auxiliary: bool, stem_multiplier: int = 3
+        self,
+        genotype: DartsGenotype,
+        channels: int,
+        num_classes: int,
+        layers: int,
+        auxiliary: bool,
+        stem_multiplier: int = 3,
     ):
         super().__init__()
         self.layers, self.auxiliary = layers, auxiliary
@@ -128,7 +134,9 @@ def build_eval_network(
         genotype = get_space(space).parse_genotype(genotype)
     if isinstance(genotype, NB201Genotype):
         return NB201EvalNetwork(genotype, int(network["channels"]), int(network["cells_per_stage"]), num_classes)
-    return NetworkCIFAR(genotype, int(network["channels"]), num_classes, int(network["layers"]), bool(network["auxiliary"]))
+    return NetworkCIFAR(
+        genotype, int(network["channels"]), num_classes, int(network["layers"]), bool(network["auxiliary"])
+    )
 
 
 def count_parameters_mb(model: nn.Module) -> float:

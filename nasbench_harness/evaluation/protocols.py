@@ -121,7 +121,9 @@ def protocol_defaults(space: str, dataset: str) -> dict[str, Any]:
             "network": {"channels": 16, "cells_per_stage": 5},
         }
     if space not in DARTS_FAMILY:
-        raise ConfigError(f"no evaluation protocol for space {space!r}; known: {', '.join((*DARTS_FAMILY, NB201_SPACE))}")
+        raise ConfigError(
+            f"no evaluation protocol for space {space!r}; known: {', '.join((*DARTS_FAMILY, NB201_SPACE))}"
+        )
     big = dataset == "cifar10"
     return {
         "protocol": "darts",
@@ -145,4 +147,6 @@ def default_eval_config(
         if not isinstance(values, dict):
             raise ConfigError(f"evaluate: {section} must be a mapping, got {values!r}")
         base[section] = {**base[section], **values}
-    return EvalConfig.model_validate({**base, **fields, "genotype": genotype, "space": space, "dataset": dataset, "seed": seed})
+    return EvalConfig.model_validate(
+        {**base, **fields, "genotype": genotype, "space": space, "dataset": dataset, "seed": seed}
+    )

@@ -114,7 +114,8 @@ class EvaluationRun:
             payload = load_checkpoint(self.record.checkpoint_path, self.device)
             if payload.get("config_hash") != self.config.config_hash():
                 raise RunFailure(
-                    f"{self.record.checkpoint_path} belongs to another configuration (hash {payload.get('config_hash')}); "
+                    f"{self.record.checkpoint_path} belongs to another configuration "
+                    f"(hash {payload.get('config_hash')}); "
                     f"move {self.record.dir} aside to start over"
                 )
             self.net.load_state_dict(payload["net"])
@@ -160,7 +161,9 @@ class EvaluationRun:
             "train_seconds": sum(r["epoch_seconds"] for r in rows),
         }
         self.record.write_result(result)
-        return RunOutcome(self.config, self.record.dir, "finished", seconds=result["train_seconds"], genotype=self.config.genotype)  # type: ignore[arg-type]
+        return RunOutcome(
+            self.config, self.record.dir, "finished", seconds=result["train_seconds"], genotype=self.config.genotype
+        )  # type: ignore[arg-type]
 
     def train_epoch(self, epoch: int) -> dict[str, Any]:
         t = self.config.train

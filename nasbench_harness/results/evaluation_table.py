@@ -25,7 +25,13 @@ COLUMNS = (
     "params_mb", "flops_m", "epochs", "full_protocol", "genotype", "search_run", "config_hash", "reason",
 )  # fmt: skip
 #: The leaderboard's retraining columns (joined on method, space, dataset, setting).
-LEADERBOARD_EXTRA = ("retrain_n_seeds", "retrain_test_error_mean", "retrain_test_error_std", "retrain_params_mb", "retrain_full_protocol")
+LEADERBOARD_EXTRA = (
+    "retrain_n_seeds",
+    "retrain_test_error_mean",
+    "retrain_test_error_std",
+    "retrain_params_mb",
+    "retrain_full_protocol",
+)
 _KEYS = ["space", "dataset", "method", "setting"]
 _SPACE_ORDER = ("s1", "s2", "s3", "s4", "darts", "nb201")
 _DATASET_ORDER = ("cifar10", "cifar100", "svhn", "ImageNet16-120")
@@ -50,7 +56,9 @@ def _full_protocol(config: dict[str, Any]) -> bool:
     keep = ("train", "network")
     data = ran.data.model_dump()
     return all(getattr(ran, k) == getattr(expected, k) for k in keep) and (
-        data["limit_train"] is None and data["limit_test"] is None and data["cutout_length"] == expected.data.cutout_length
+        data["limit_train"] is None
+        and data["limit_test"] is None
+        and data["cutout_length"] == expected.data.cutout_length
     )
 
 
@@ -58,7 +66,9 @@ def load_evaluations(root: str | Path) -> pd.DataFrame:
     """One row per evaluation directory under `root/evaluations` (finished, failed or unfinished)."""
     root = Path(root)
     rows = []
-    dirs = {p.parent for marker in ("metadata.json", "failed.json") for p in root.glob(f"{EVALUATIONS}/*/*/*/*/{marker}")}
+    dirs = {
+        p.parent for marker in ("metadata.json", "failed.json") for p in root.glob(f"{EVALUATIONS}/*/*/*/*/{marker}")
+    }
     for directory in sorted(dirs, key=str):
         metadata = _read(directory / "metadata.json") or {}
         result = _read(directory / "result.json")
@@ -129,7 +139,9 @@ def evaluation_section(evals: pd.DataFrame) -> Section | None:
     # a method searched with several settings gets one column per setting, labelled by its hash
     settings = summary.groupby("method")["setting"].nunique()
     summary = summary.assign(
-        label=[m if settings[m] == 1 else f"{m} [{s or 'genotype'}]" for m, s in zip(summary["method"], summary["setting"])]
+        label=[
+            m if settings[m] == 1 else f"{m} [{s or 'genotype'}]" for m, s in zip(summary["method"], summary["setting"])
+        ]
     )
     columns: list[tuple[str, str]] = []
     for dataset in _order(summary["dataset"], _DATASET_ORDER):
@@ -161,7 +173,9 @@ def evaluation_section(evals: pd.DataFrame) -> Section | None:
         "C 16; NAS-Bench-201 its 200-epoch recipe (compare with the table's test accuracy).",
     ]
     if reduced:
-        notes.append("† not the full published protocol (fewer epochs, a smaller network or a data limit): not a reproduction.")
+        notes.append(
+            "† not the full published protocol (fewer epochs, a smaller network or a data limit): not a reproduction."
+        )
     return Section("Retrained test error (S1–S4 layout)", frame, notes)
 
 
@@ -169,10 +183,25 @@ def evaluation_runs_section(evals: pd.DataFrame) -> Section | None:
     """Every evaluation run, selection retrains included, with parameters and FLOPs."""
     if evals.empty:
         return None
-    columns = ["space", "dataset", "method", "seed", "stage", "status", "test_error", "valid_error", "params_mb", "flops_m", "epochs", "reason"]
+    columns = [
+        "space",
+        "dataset",
+        "method",
+        "seed",
+        "stage",
+        "status",
+        "test_error",
+        "valid_error",
+        "params_mb",
+        "flops_m",
+        "epochs",
+        "reason",
+    ]
     frame = evals.reindex(columns=columns).sort_values(["space", "dataset", "method", "stage", "seed"])
     frame = frame.astype(object).where(frame.notna(), "").astype(str)
-    return Section("Evaluation runs", frame.reset_index(drop=True), ["params_mb: auxiliary head excluded (DARTS' count)."])
+    return Section(
+        "Evaluation runs", frame.reset_index(drop=True), ["params_mb: auxiliary head excluded (DARTS' count)."]
+    )
 
 
 def report_sections(root: str | Path) -> list[Section]:

@@ -28,7 +28,20 @@ S3_GENOTYPE = (
     "reduce=[('sep_conv_3x3', 0), ('sep_conv_3x3', 1), ('skip_connect', 2), ('sep_conv_3x3', 1), ('none', 0), "
     "('skip_connect', 2), ('skip_connect', 2), ('sep_conv_3x3', 0)], reduce_concat=range(2, 6))"
 )
-TINY = ["--epochs", "2", "--layers", "2", "--channels", "4", "--batch-size", "8", "--limit-train", "16", "--limit-test", "16"]
+TINY = [
+    "--epochs",
+    "2",
+    "--layers",
+    "2",
+    "--channels",
+    "4",
+    "--batch-size",
+    "8",
+    "--limit-train",
+    "16",
+    "--limit-test",
+    "16",
+]
 TIMING = {"epoch_seconds", "train_seconds"}
 
 KILLED_AFTER_FIRST_CHECKPOINT = """
@@ -123,7 +136,10 @@ def test_retrain_end_to_end_resume_after_kill_and_table(tmp_path: Path, referenc
     assert s3["retrain_test_error_mean"] == pytest.approx(mean) and s3["retrain_n_seeds"] == 2
     assert not s3["retrain_full_protocol"] and s3["published_s_test_error"] == pytest.approx(3.34)
     assert pd.read_csv(tmp_path / "board.csv")["retrain_test_error_mean"].iloc[0] == pytest.approx(mean)
-    assert [s.title for s in report_sections(straight_root)] == ["Retrained test error (S1–S4 layout)", "Evaluation runs"]
+    assert [s.title for s in report_sections(straight_root)] == [
+        "Retrained test error (S1–S4 layout)",
+        "Evaluation runs",
+    ]
 
 
 def test_selection_retrains_each_search_briefly_then_fully_retrains_the_winner(tmp_path: Path):
@@ -147,7 +163,9 @@ def test_selection_retrains_each_search_briefly_then_fully_retrains_the_winner(t
             outcomes.append(RunOutcome(config, directory, "finished"))  # type: ignore[arg-type]
         return outcomes
 
-    short, final = select_then_evaluate([str(s) for s in searches], fake_run, dataset=None, seeds=[5, 6], select_epochs=7)
+    short, final = select_then_evaluate(
+        [str(s) for s in searches], fake_run, dataset=None, seeds=[5, 6], select_epochs=7
+    )
     assert [c.stage for c in ran[0]] == ["select"] * 3
     assert all(c.train.epochs == 7 and c.data.train_on == "half" for c in ran[0])
     assert [c.search_run for c in ran[1]] == ["runs/s3/cifar10/darts_2nd/1-abc"] * 2

@@ -28,7 +28,8 @@ PINNED = (
     "eigenvalue_mean", "eigenvalue_std", "skip_normal_mean", "skip_normal_std", "skip_reduce_mean", "skip_reduce_std",
     "cost_unit", "search_hours_mean", "search_hours_total", "wall_hours_mean",
     "published_label", "published_c10_test", "published_c100_test", "published_in16_test", "published_s_test_error",
-    "retrain_n_seeds", "retrain_test_error_mean", "retrain_test_error_std", "retrain_params_mb", "retrain_full_protocol",
+    "retrain_n_seeds", "retrain_test_error_mean", "retrain_test_error_std", "retrain_params_mb",
+    "retrain_full_protocol",
 )  # fmt: skip
 
 
