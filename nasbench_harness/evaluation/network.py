@@ -1,7 +1,7 @@
 """Discrete evaluation networks: DARTS' `NetworkCIFAR` (+ auxiliary head) and NAS-Bench-201's `TinyNetwork`.
 
-DARTS family, layer for layer as quark0/darts cnn/model.py (`Cell` lines 8-58, `AuxiliaryHeadCIFAR`
-61-83, `NetworkCIFAR` 113-158), identical to RobustDARTS src/evaluation/model.py (`Network`, lines
+DARTS family, layer for layer as quark0/darts cnn/model.py (`Cell` lines 8-60, `AuxiliaryHeadCIFAR`
+63-84, `NetworkCIFAR` 111-157), identical to RobustDARTS src/evaluation/model.py (`Network`, lines
 86-131): affine ops from the shared op library, reductions at layers//3 and 2·layers//3, the auxiliary
 head on the output of cell 2·layers//3 (training only), drop-path on every op but the identity.
 NAS-Bench-201: `NB201Network.discrete`, xautodl's `infer.tiny` TinyNetwork for a cell string.
@@ -48,7 +48,7 @@ class EvalCell(nn.Module):
 
 
 class AuxiliaryHeadCIFAR(nn.Module):
-    """The 8x8 auxiliary classifier of DARTS (cnn/model.py lines 61-83)."""
+    """The 8x8 auxiliary classifier of DARTS (cnn/model.py lines 63-84)."""
 
     def __init__(self, c: int, num_classes: int):
         super().__init__()

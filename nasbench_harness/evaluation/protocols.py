@@ -9,7 +9,7 @@ DARTS family (DARTS space, S1–S4), quark0/darts cnn/train.py and RobustDARTS s
   RobustDARTS train.py:92); grad-norm clip 5 (train.py:40/128, args.py:37).
 - auxiliary weight 0.4 (train.py:33, args.py:43) and cutout 16 (train.py:35, args.py:47, cutout_prob
   1.0 args.py:48) are on because the launch scripts pass `--auxiliary --cutout` (RobustDARTS
-  scripts/DARTS_eval.sh:18; DARTS' README command); drop-path 0.2 ramped linearly, 0.2·epoch/epochs
+  scripts/DARTS_eval.sh:18; DARTS README.md:64); drop-path 0.2 ramped linearly, 0.2·epoch/epochs
   (train.py:36/100, RobustDARTS train.py:103).
 - 20 cells / C 36 on CIFAR-10 (darts train.py:29-30; RobustDARTS paper); 8 cells / C 16 on CIFAR-100
   and SVHN (RobustDARTS args.py:40-41, the defaults DARTS_eval.sh leaves alone). Note: DARTS_eval.sh
