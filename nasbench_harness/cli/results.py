@@ -15,7 +15,7 @@ _RESULTS_DIR = click.argument("results_dir", type=click.Path(file_okay=False, pa
 def _check_results_dir(results_dir: Path) -> None:
     if not (results_dir / "runs").is_dir() and not (results_dir / "evaluations").is_dir():
         raise HarnessError(
-            f"{results_dir} holds no runs/ or evaluations/ folder: pass the --results-dir given to `nasbench run` "
+            f"{results_dir} holds no runs/ folder (nor evaluations/): pass the --results-dir given to `nasbench run` "
             "or `nasbench evaluate`"
         )
 

@@ -9,7 +9,6 @@ from nasbench_harness.config import RunConfig
 from nasbench_harness.datadir import resolve_data_dir
 from nasbench_harness.engine.executors.base import Executor, register_executor
 from nasbench_harness.engine.runner import Reporter, RunOutcome, resolve_device
-from nasbench_harness.evaluation.run import execute_job
 
 
 @register_executor("local")
@@ -24,6 +23,8 @@ class LocalExecutor(Executor):
         *,
         rerun_stale: bool = False,
     ) -> list[RunOutcome]:
+        from nasbench_harness.evaluation.run import execute_job  # evaluation imports the engine
+
         torch_device = resolve_device(device)
         data = resolve_data_dir(self.worker_data_dir(data_dir))
         outcomes = []
