@@ -46,6 +46,10 @@ def aggregate(results_dir: Path, out: Path | None) -> None:
     )
     for section in sections(results.runs):
         click.echo("\n" + render_text(section).rstrip())
+    from nasbench_harness.results.evaluation_table import report_sections
+
+    for section in report_sections(results_dir):  # retrained genotypes (nasbench evaluate), if any
+        click.echo("\n" + render_text(section).rstrip())
     if out is not None:
         for path in write_tables(results, out):
             click.echo(f"wrote {path}")

@@ -136,6 +136,8 @@ def test_retrain_end_to_end_resume_after_kill_and_table(tmp_path: Path, referenc
     assert s3["retrain_test_error_mean"] == pytest.approx(mean) and s3["retrain_n_seeds"] == 2
     assert not s3["retrain_full_protocol"] and s3["published_s_test_error"] == pytest.approx(3.34)
     assert pd.read_csv(tmp_path / "board.csv")["retrain_test_error_mean"].iloc[0] == pytest.approx(mean)
+    shown = CliRunner().invoke(main, ["aggregate", str(straight_root)])
+    assert shown.exit_code == 0 and "Retrained test error (S1–S4 layout)" in shown.output, shown.output
     assert [s.title for s in report_sections(straight_root)] == [
         "Retrained test error (S1–S4 layout)",
         "Evaluation runs",
