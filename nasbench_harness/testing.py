@@ -120,7 +120,9 @@ def check_method(name: str, space: str, **method_args: Any) -> None:
     assert any(not torch.equal(a, b) for a, b in zip(weights_before, net.weight_parameters())), "weights unchanged"
     changed = [not torch.equal(a, b) for a, b in zip(arch_before, method.arch_parameters())]
     trained = method.arch_trained(0)
-    assert all(c == trained for c in changed), f"architecture parameters changed: {changed}, trained in epoch 0: {trained}"
+    assert all(c == trained for c in changed), (
+        f"architecture parameters changed: {changed}, trained in epoch 0: {trained}"
+    )
     check_arch_state(method, space)
     genotype = method.genotype()
     assert get_space(space).parse_genotype(str(genotype)) == genotype
@@ -136,7 +138,7 @@ def check_method(name: str, space: str, **method_args: Any) -> None:
     resumed.load_state_dict(checkpoint["method"])
     saved, restored = method.arch_state(), resumed.arch_state()
     lost = [k for k in saved if _bits(saved[k]) != _bits(restored[k])]
-    assert not lost, f"{name} on {space}: arch_state {lost} not restored by a checkpoint round trip (not in state_dict?)"
+    assert not lost, f"{name} on {space}: arch_state {lost} not restored by a checkpoint round trip (in state_dict?)"
     expected = next_step(method, checkpoint["rng"])
     got = next_step(resumed, checkpoint["rng"])
     where = f"{name} on {space}: the step after a checkpoint round trip differs from the step without one"
