@@ -42,12 +42,13 @@ BATCH, SIZE = 4, 8
 NEXT_LR = 0.02
 
 
-def tiny_method(name: str, space: str, seed: int = 0) -> Method:
-    """The method as a run builds it (space registry supernet, method registry class), at test size."""
+def tiny_method(name: str, space: str, seed: int = 0, **method_args: Any) -> Method:
+    """The method as a run builds it (space registry supernet, method registry class), at test size;
+    `method_args` override the method's defaults."""
     if space not in TINY_NETWORK:
         raise KeyError(f"space {space!r} was registered after nasbench_harness.testing was imported; import it first")
     cls = get_method_class(name)
-    args = cls.expand_args(cls.Args())[0]
+    args = cls.expand_args(cls.Args.model_validate(method_args))[0]
     config = RunConfig(
         method=name,
         space=space,
@@ -100,37 +101,44 @@ def next_step(method: Method, rng: dict[str, Any]) -> dict[str, float]:
     return step_figures(method.step(random_batch(100), random_batch(101)))
 
 
-def check_method(name: str, space: str) -> None:
+def check_method(name: str, space: str, **method_args: Any) -> None:
     """A method steps with finite figures, learns what it claims to, derives a valid genotype, describes
     itself in JSON, is deterministic under a seed, and resumes exactly: after a checkpoint round trip
-    (weights-only torch.save/torch.load, as the runner's) the next step is bitwise the step without one."""
+    (weights-only torch.save/torch.load, as the runner's) every `arch_state` tensor is restored and the
+    next step is bitwise the step without one. `method_args` override the method's defaults."""
     seed_all(0)
-    method = tiny_method(name, space)
+    method = tiny_method(name, space, **method_args)
     assert method.name == name
     check_describe(method)
     check_arch_state(method, space)
     net = method.net
     weights_before = [p.detach().clone() for p in net.weight_parameters()]
-    alphas_before = [a.detach().clone() for a in net.arch_parameters()]
+    arch_before = [a.detach().clone() for a in method.arch_parameters()]
     stats = first_epoch(method)
     for row in stats:
         assert row and all(math.isfinite(v) for v in row.values()), row
     assert any(not torch.equal(a, b) for a, b in zip(weights_before, net.weight_parameters())), "weights unchanged"
-    alphas_changed = any(not torch.equal(a, b) for a, b in zip(alphas_before, net.arch_parameters()))
-    assert alphas_changed == method.learns_alphas, f"α changed: {alphas_changed}, learns_alphas: {method.learns_alphas}"
+    changed = [not torch.equal(a, b) for a, b in zip(arch_before, method.arch_parameters())]
+    trained = method.arch_trained(0)
+    assert all(c == trained for c in changed), (
+        f"architecture parameters changed: {changed}, trained in epoch 0: {trained}"
+    )
     check_arch_state(method, space)
     genotype = method.genotype()
     assert get_space(space).parse_genotype(str(genotype)) == genotype
 
     checkpoint = round_trip({"net": net.state_dict(), "method": method.state_dict(), "rng": rng_state()})
 
-    again = tiny_method(name, space)
+    again = tiny_method(name, space, **method_args)
     assert first_epoch(again) == stats, "the same seed gave different step figures"
     assert_same_state(again, method, "the same seed gave a different state after one epoch")
 
-    resumed = tiny_method(name, space, seed=1)
+    resumed = tiny_method(name, space, seed=1, **method_args)
     resumed.net.load_state_dict(checkpoint["net"])
     resumed.load_state_dict(checkpoint["method"])
+    saved, restored = method.arch_state(), resumed.arch_state()
+    lost = [k for k in saved if _bits(saved[k]) != _bits(restored[k])]
+    assert not lost, f"{name} on {space}: arch_state {lost} not restored by a checkpoint round trip (in state_dict?)"
     expected = next_step(method, checkpoint["rng"])
     got = next_step(resumed, checkpoint["rng"])
     where = f"{name} on {space}: the step after a checkpoint round trip differs from the step without one"

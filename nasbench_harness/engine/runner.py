@@ -362,7 +362,7 @@ class SearchRun:
             "stopped_early": decision.action == "stop",
             "stop_reason": decision.reason if decision.action == "stop" else "",
             "epochs_run": len(rows),
-            "final": {k: v for k, v in rows[-1].items() if k not in ("alphas", "genotype")} if rows else {},
+            "final": {k: v for k, v in rows[-1].items() if k not in (*ARCH_KEYS, "genotype")} if rows else {},
             "search_seconds": sum(r.get("epoch_seconds", 0.0) for r in rows),
             "wall_seconds_this_session": time.time() - started,
             "final_genotype_metrics": self.final_genotype_metrics(final_genotype, provenance),
@@ -409,7 +409,7 @@ class SearchRun:
         row: dict[str, Any] = {"epoch": epoch, "segment": segment, "lr": lr, "steps": steps}
         row.update(means)
         row["eval_valid_acc"] = self.evaluate_valid()
-        row["alphas"] = {t: a.detach().cpu().tolist() for t, a in self.net.alphas.items()}
+        row.update(arch_state_row(self.method))
         row["train_seconds"] = train_seconds
         row["epoch_seconds"] = time.perf_counter() - start
         return row, last_valid
@@ -431,6 +431,20 @@ class SearchRun:
         acc = accuracy_on(self.net, batches, self.method.mixing_weights())
         self.net.train()
         return acc
+
+
+#: Metrics-row keys holding the architecture (not figures): α per cell type, and the rest of `arch_state`.
+ARCH_KEYS = ("alphas", "arch_state")
+
+
+def arch_state_row(method: Method) -> dict[str, Any]:
+    """The epoch's architecture for its metrics row: `alphas` (cell type → α, what plots read) and, for
+    methods with more, `arch_state` (every other `Method.arch_state` entry by name: β, concentrations)."""
+    row: dict[str, Any] = {"alphas": {t: a.detach().cpu().tolist() for t, a in method.net.alphas.items()}}
+    rest = {k: v.detach().cpu().tolist() for k, v in method.arch_state().items() if not k.startswith("alpha.")}
+    if rest:
+        row["arch_state"] = rest
+    return row
 
 
 def _progress(total: int, description: str, enabled: bool):

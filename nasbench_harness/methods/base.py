@@ -83,10 +83,27 @@ class Method:
             weight_decay=train.weight_decay,
             nesterov=train.nesterov,
         )
+        #: Architecture parameters the method owns beyond the supernet's α (PC-DARTS' β), by `arch_state` name.
+        self.extra_arch: dict[str, nn.Parameter] = dict(self.init_extra_arch())
         self.a_optimizer = torch.optim.Adam(
-            net.arch_parameters(), train.arch_lr, betas=train.arch_betas, weight_decay=train.arch_weight_decay
+            self.arch_parameters(), train.arch_lr, betas=train.arch_betas, weight_decay=train.arch_weight_decay
         )
         self.epoch = 0
+
+    def init_extra_arch(self) -> Mapping[str, nn.Parameter]:
+        """Architecture parameters beyond α, created before the α optimiser (which optimises them with α).
+
+        The base class checkpoints and restores them (`state_dict`), so resume and rollback carry them; the
+        runner logs them per epoch (`arch_state`). Name them as in `arch_state_shapes`."""
+        return {}
+
+    def arch_parameters(self) -> list[nn.Parameter]:
+        """What the α optimiser steps: the supernet's α, then the method's own architecture parameters."""
+        return self.net.arch_parameters() + list(self.extra_arch.values())
+
+    def arch_trained(self, epoch: int) -> bool:
+        """Whether the α step runs in `epoch` (PC-DARTS and DrNAS freeze the architecture at first)."""
+        return self.learns_alphas
 
     @classmethod
     def expand_args(cls, args: BaseModel) -> list[BaseModel]:
@@ -163,7 +180,7 @@ class Method:
         weights = self.net.weight_parameters()
         clipped = weights
         if self.config.train.clip_scope == "all" and self.learns_alphas:
-            clipped = weights + self.net.arch_parameters()
+            clipped = weights + self.arch_parameters()
         loss.backward(inputs=clipped)
         if self.config.train.grad_clip is not None:
             nn.utils.clip_grad_norm_([p for p in clipped if p.grad is not None], self.config.train.grad_clip)
@@ -174,7 +191,7 @@ class Method:
         """Adam on α with the validation-loss gradient at the current weights (weight grads skipped)."""
         self.a_optimizer.zero_grad(set_to_none=True)
         loss, logits = self.forward_loss(batch)
-        loss.backward(inputs=self.net.arch_parameters())
+        loss.backward(inputs=self.arch_parameters())
         self.a_optimizer.step()
         return {"valid_loss": loss.detach(), "valid_acc": accuracy(logits, batch[1])}
 
@@ -189,29 +206,42 @@ class Method:
         return self.net.genotype()
 
     def arch_state(self) -> dict[str, Tensor]:
-        """The architecture the method learns, by name: α per cell type (`alpha.<cell type>`). A method
-        with more (β edge weights, Dirichlet concentrations) adds its tensors and their shapes
-        (`arch_state_shapes`); the conformance suite checks one against the other."""
-        return {f"alpha.{cell_type}": alpha for cell_type, alpha in self.net.alphas.items()}
+        """The architecture the method learns, by name: α per cell type (`alpha.<cell type>`), then the
+        method's own parameters (`init_extra_arch`, e.g. β) and any derived view it logs (Dirichlet
+        concentrations). Declared with shapes in `arch_state_shapes`; the conformance suite checks one
+        against the other and that all of it survives a checkpoint round trip."""
+        alphas = {f"alpha.{cell_type}": alpha for cell_type, alpha in self.net.alphas.items()}
+        return {**alphas, **self.extra_arch}
 
     def arch_state_shapes(self) -> dict[str, tuple[int, ...]]:
         """Expected shape of every `arch_state` tensor, from the space (α: edges × ops per cell type)."""
         return {f"alpha.{cell_type}": shape for cell_type, shape in self.net.space.alpha_shapes().items()}
 
     def state_dict(self) -> dict[str, Any]:
-        """Optimiser states, and α's gradients: with `clip_scope: all` the next clip norm includes them."""
-        alpha_grads = [None if a.grad is None else a.grad.detach().clone() for a in self.net.arch_parameters()]
+        """Optimiser states, the method's own architecture parameters (α is in the supernet's state), and
+        the architecture gradients: with `clip_scope: all` the next clip norm includes them."""
+        grads = [None if a.grad is None else a.grad.detach().clone() for a in self.arch_parameters()]
         return {
             "w_optimizer": self.w_optimizer.state_dict(),
             "a_optimizer": self.a_optimizer.state_dict(),
-            "alpha_grads": alpha_grads,
+            "alpha_grads": grads,
+            "extra_arch": {name: p.detach().clone() for name, p in self.extra_arch.items()},
         }
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        saved = state.get("extra_arch", {})
+        if set(saved) != set(self.extra_arch):
+            raise ValueError(
+                f"method {self.name!r}: the checkpoint holds architecture parameters {sorted(saved)}, the method "
+                f"has {sorted(self.extra_arch)}; it was written by other code: start the run over"
+            )
         self.w_optimizer.load_state_dict(state["w_optimizer"])
         self.a_optimizer.load_state_dict(state["a_optimizer"])
-        for alpha, grad in zip(self.net.arch_parameters(), state["alpha_grads"]):
-            alpha.grad = None if grad is None else grad.to(alpha.device).clone()
+        with torch.no_grad():
+            for name, p in self.extra_arch.items():
+                p.copy_(saved[name])
+        for param, grad in zip(self.arch_parameters(), state["alpha_grads"]):
+            param.grad = None if grad is None else grad.to(param.device).clone()
 
     def describe(self) -> dict[str, Any]:
         """Result-changing choices for the run metadata."""

@@ -143,7 +143,8 @@ def _current_flags(rows: list[dict[str, Any]]) -> list[bool]:
 
 
 def read_run(directory: Path, root: Path) -> tuple[dict[str, Any], list[dict[str, Any]], dict[str, Any]]:
-    """One run's flat record, its epoch rows (α dropped: heat maps read the file) and its config."""
+    """One run's flat record, its epoch rows (α and other architecture state dropped: heat maps read the
+    file) and its config."""
     metadata = _read_json(directory / "metadata.json") or {}
     result = _read_json(directory / "result.json")
     failed = None if result is not None else _read_json(directory / "failed.json")
@@ -151,6 +152,7 @@ def read_run(directory: Path, root: Path) -> tuple[dict[str, Any], list[dict[str
     rows = _read_metrics(directory / "metrics.jsonl")
     for row in rows:
         row.pop("alphas", None)
+        row.pop("arch_state", None)
     current = _current_flags(rows)
 
     if result is not None:

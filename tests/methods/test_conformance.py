@@ -12,6 +12,7 @@ import torch
 from nasbench_harness.methods import list_methods, register_method
 from nasbench_harness.methods.base import METHODS, Batch, Method
 from nasbench_harness.methods.darts import Darts
+from nasbench_harness.methods.pc_darts import PcDarts
 from nasbench_harness.spaces import list_spaces
 from nasbench_harness.testing import check_method, check_resume_after_kill, kill_resume_config
 
@@ -86,6 +87,22 @@ def test_a_state_dict_that_misses_what_the_next_step_reads_is_caught(planted, cl
         check_method(planted(cls), space)
 
 
+class ForgetsBeta(PcDarts):
+    """Leaves its edge-normalisation β out of the checkpoint (and keeps its own β on load)."""
+
+    def state_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in super().state_dict().items() if k != "extra_arch"}
+
+    def load_state_dict(self, state: Any) -> None:
+        super().load_state_dict({**state, "extra_arch": {k: p.detach().clone() for k, p in self.extra_arch.items()}})
+
+
+@pytest.mark.parametrize("space", ["nb201", "s4"])
+def test_architecture_state_missing_from_the_checkpoint_is_caught(planted, space):
+    with pytest.raises(AssertionError, match=r"arch_state \['beta\..*not restored by a checkpoint round trip"):
+        check_method(planted(ForgetsBeta), space)
+
+
 def test_a_method_that_ignores_the_seed_is_caught(planted):
     with pytest.raises(AssertionError, match="the same seed gave"):
         check_method(planted(Unseeded), "nb201")
@@ -93,10 +110,13 @@ def test_a_method_that_ignores_the_seed_is_caught(planted):
 
 #: Method arguments for the kill-and-resume test, which checks the run mechanics: second-order methods
 #: pinned to first order (second order costs ~5x per step; `test_method_conforms` checks it), random
-#: search ranking 20 sampled cells, not 1000, and selecting every epoch (so that state crosses the kill).
+#: search ranking 20 sampled cells, not 1000, and selecting every epoch (so that state crosses the kill); PC-DARTS
+#: without its 15-epoch freeze.
 KILL_ARGS: dict[str, dict[str, Any]] = {
     **{name: {"order": "first"} for name in ("darts_es", "darts_ada", "rdarts_l2", "rdarts_dp")},
     "random_ws": {"eval_archs": 20, "first_pass_batches": 1, "top_k": 3, "select_every_epoch": True},
+    # α and β step from the first epoch, so that the architecture state crosses the kill changing.
+    "pc_darts": {"warmup_epochs": 0},
 }
 #: One space per method in the default run; the others with `-m slow`.
 KILL_SPACES = ["nb201", *(pytest.param(s, marks=pytest.mark.slow) for s in list_spaces() if s != "nb201")]
