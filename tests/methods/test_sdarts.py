@@ -152,3 +152,25 @@ def test_weight_step_mixes_with_the_perturbed_weights(monkeypatch):
         clean = method.criterion(method.net(batch[0], softmax_base(method)), batch[1])
     torch.testing.assert_close(figures["train_loss"], expected)
     assert not torch.isclose(figures["train_loss"], clean)
+
+
+def test_adv_falls_back_to_softmax_alpha_when_the_attack_lowers_the_loss(monkeypatch):
+    """`Linf_PGD_alpha` lines 40-42: if L(A') < L(A), A' = A. Here the loop's loss is negated, so the
+    attack descends and must be reverted (the losses before and after the loop stay the true ones)."""
+    method = tiny_method("sdarts_adv", "nb201")
+    method.set_epoch(40, 0.01)
+    method.args = method.args.model_copy(update={"random_start": False})
+    calls = {"n": 0}
+    true_criterion = method.criterion
+
+    def flipped(logits, labels):
+        calls["n"] += 1
+        loss = true_criterion(logits, labels)
+        return loss if calls["n"] in (1, method.args.pgd_steps + 2) else -loss
+
+    monkeypatch.setattr(method, "criterion", flipped)
+    base = softmax_base(method)
+    perturbed, figures = method.perturbed_weights(random_batch(1), base)
+    assert calls["n"] == method.args.pgd_steps + 2
+    assert all(torch.equal(perturbed[t], base[t]) for t in base)
+    assert float(figures["adv_loss_gain"]) == 0.0
