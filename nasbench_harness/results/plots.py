@@ -82,8 +82,10 @@ def _has_values(frame: pd.DataFrame, column: str) -> bool:
     return column in frame and pd.to_numeric(frame[column], errors="coerce").notna().any()
 
 
-#: Enough distinct styles for a dozen methods and more: 10 colours × 3 line styles.
+#: Enough distinct styles for a dozen methods and more: 10 colours × 3 line styles, a marker each (so
+#: methods whose curves coincide, as in a short smoke run, still show).
 _STYLES = [(f"C{i % 10}", ("-", "--", ":")[(i // 10) % 3]) for i in range(30)]
+_MARKERS = ("o", "s", "^", "D", "v", "P", "X", "<", ">", "*")
 
 
 def overview_labels(frame: pd.DataFrame) -> pd.Series:
@@ -113,6 +115,8 @@ def overview_figure(epochs: pd.DataFrame, space: str) -> Figure:
     ax_acc, ax_skip = fig.subplots(1, 2)
     skip = skip_key(space)
     styles = dict(zip(sorted(frame["_label"].unique()), _STYLES * 4))
+    markers = dict(zip(sorted(frame["_label"].unique()), _MARKERS * 12))
+    drawn = {ax_acc: False, ax_skip: False}
     for label, rows in frame.groupby("_label", sort=True):
         color, dash = styles[label]
         acc = accuracy_key(space, str(rows["dataset"].iloc[0]))[0]
@@ -124,18 +128,21 @@ def overview_figure(epochs: pd.DataFrame, space: str) -> Figure:
                 ax.plot([], [], color=color, ls=dash, label=legend)
                 continue
             stats = data.groupby("epoch")["_v"].agg(["mean", "min", "max"])
-            ax.plot(stats.index, stats["mean"], color=color, ls=dash, marker="o", ms=3, lw=1.4, label=legend)
+            ax.plot(stats.index, stats["mean"], color=color, ls=dash, marker=markers[label], ms=4, lw=1.4, label=legend)
+            drawn[ax] = True
             if n > 1:
                 ax.fill_between(stats.index, stats["min"], stats["max"], color=color, alpha=0.15)
-    for ax, ylabel, column in ((ax_acc, acc_label, None), (ax_skip, f"{skip.replace('_', ' ')} (derived cell)", skip)):
-        has = any(_has_values(frame, c) for c in ([column] if column else frame.columns))
-        if frame.empty or not ax.lines or (column and not has):
+    for ax, ylabel in ((ax_acc, acc_label), (ax_skip, f"{skip.replace('_', ' ')} (derived cell)")):
+        if not drawn[ax]:  # e.g. S4: genotypes with `noise` have no NB301 value
             ax.text(0.5, 0.5, "nothing logged", ha="center", va="center", transform=ax.transAxes, color="0.4")
+            ax.set_yticks([])
         ax.set_xlabel("epoch")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_ylabel(ylabel)
         ax.grid(alpha=0.3)
     ax_skip.yaxis.set_major_locator(MaxNLocator(integer=True))
+    if drawn[ax_skip]:
+        ax_skip.set_ylim(bottom=-0.3, top=max(ax_skip.get_ylim()[1], 1.3))
     handles, labels = ax_acc.get_legend_handles_labels()
     if handles:
         fig.legend(handles, labels, loc="outside right upper", fontsize=8, ncols=1 if len(labels) <= 16 else 2)
