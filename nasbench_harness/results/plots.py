@@ -1,4 +1,4 @@
-"""Figures of a results tree: collapse curves, final accuracy distributions, α heat maps.
+"""Figures of a results tree: the per-space overview, collapse curves, final accuracy distributions, α heat maps.
 
 Figures are built on `matplotlib.figure.Figure` with the Agg canvas, never pyplot, so plotting sets
 no global backend and works headless. Each figure is saved as PNG (reports embed it) and optionally
@@ -78,6 +78,83 @@ def _band(ax: Axes, frame: pd.DataFrame, column: str) -> bool:
     return True
 
 
+def _has_values(frame: pd.DataFrame, column: str) -> bool:
+    return column in frame and pd.to_numeric(frame[column], errors="coerce").notna().any()
+
+
+#: Enough distinct styles for a dozen methods and more: 10 colours × 3 line styles, a marker each (so
+#: methods whose curves coincide, as in a short smoke run, still show).
+_STYLES = [(f"C{i % 10}", ("-", "--", ":")[(i // 10) % 3]) for i in range(30)]
+_MARKERS = ("o", "s", "^", "D", "v", "P", "X", "<", ">", "*")
+
+
+def overview_labels(frame: pd.DataFrame) -> pd.Series:
+    """Legend label per epoch row of one space: the method (with its setting where one method has several
+    here), plus the search dataset where the space was searched on several."""
+    label = _label(frame)
+    if frame["dataset"].nunique() > 1:
+        label = label + " · " + frame["dataset"].astype(str)
+    return label
+
+
+def overview_figure(epochs: pd.DataFrame, space: str) -> Figure:
+    """Every method on `space` in one figure: the derived cell's true accuracy (NB201 ground truth of the
+    search dataset, NB301 surrogate elsewhere) and its skip count per epoch; mean over finished seeds, the
+    seeds' min–max band where there are several (a skip count has no negative spread). One legend entry
+    per method, the same style in both panels."""
+    frame = epochs[epochs["space"] == space]
+    frame = frame.assign(_label=overview_labels(frame)) if not frame.empty else frame.assign(_label=[])
+    datasets = sorted(frame["dataset"].unique()) if not frame.empty else []
+    if space == "nb201":
+        acc_label = (
+            accuracy_key(space, datasets[0])[1] if len(datasets) == 1 else "ground truth test acc, search dataset (%)"
+        )
+    else:
+        acc_label = f"{NB301_LABEL} (%)"
+    fig = Figure(figsize=(12.5, 4.0), layout="constrained")
+    ax_acc, ax_skip = fig.subplots(1, 2)
+    skip = skip_key(space)
+    styles = dict(zip(sorted(frame["_label"].unique()), _STYLES * 4))
+    markers = dict(zip(sorted(frame["_label"].unique()), _MARKERS * 12))
+    drawn = {ax_acc: False, ax_skip: False}
+    for label, rows in frame.groupby("_label", sort=True):
+        color, dash = styles[label]
+        acc = accuracy_key(space, str(rows["dataset"].iloc[0]))[0]
+        n = rows["run_dir"].nunique()
+        for ax, column, legend in ((ax_acc, acc, f"{label} (n={n})"), (ax_skip, skip, "_nolegend_")):
+            values = pd.to_numeric(rows[column], errors="coerce") if column in rows else pd.Series(dtype=float)
+            data = rows.assign(_v=values).dropna(subset="_v")
+            if data.empty:
+                ax.plot([], [], color=color, ls=dash, label=legend)
+                continue
+            stats = data.groupby("epoch")["_v"].agg(["mean", "min", "max"])
+            ax.plot(stats.index, stats["mean"], color=color, ls=dash, marker=markers[label], ms=4, lw=1.4, label=legend)
+            drawn[ax] = True
+            if n > 1:
+                ax.fill_between(stats.index, stats["min"], stats["max"], color=color, alpha=0.15)
+    for ax, ylabel in ((ax_acc, acc_label), (ax_skip, f"{skip.replace('_', ' ')} (derived cell)")):
+        if not drawn[ax]:  # e.g. S4: genotypes with `noise` have no NB301 value
+            ax.text(0.5, 0.5, "nothing logged", ha="center", va="center", transform=ax.transAxes, color="0.4")
+            ax.set_yticks([])
+        ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_ylabel(ylabel)
+        ax.grid(alpha=0.3)
+    ax_skip.yaxis.set_major_locator(MaxNLocator(integer=True))
+    if drawn[ax_skip]:
+        ax_skip.set_ylim(bottom=-0.3, top=max(ax_skip.get_ylim()[1], 1.3))
+    handles, labels = ax_acc.get_legend_handles_labels()
+    if handles:
+        fig.legend(handles, labels, loc="outside right upper", fontsize=8, ncols=1 if len(labels) <= 16 else 2)
+    fig.suptitle(f"{space}: every method, mean over seeds (band: min–max over seeds where n > 1)")
+    return fig
+
+
+def overview_curves(epochs: pd.DataFrame, space: str, stem: Path, pdf: bool = True) -> list[Path]:
+    """`overview_figure` saved as `stem`.png (and .pdf)."""
+    return save(overview_figure(epochs, space), stem, pdf)
+
+
 def collapse_curves(epochs: pd.DataFrame, space: str, dataset: str, stem: Path, pdf: bool = True) -> list[Path]:
     """Derived cell's true accuracy, dominant eigenvalue, skip count and the cells' α-gradient
     alignment (`grad_corr`, what Λ-DARTS raises) versus epoch, per method.
@@ -86,14 +163,15 @@ def collapse_curves(epochs: pd.DataFrame, space: str, dataset: str, stem: Path, 
     """
     frame = epochs[(epochs["space"] == space) & (epochs["dataset"] == dataset)]
     acc, acc_label = accuracy_key(space, dataset)
-    panels = [
-        (acc, acc_label),
+    optional = [
         ("eigenvalue", "dominant eigenvalue of ∇²α L_valid"),
         (skip_key(space), "skip connections in the derived (normal) cell"),
         ("grad_corr", "mean pairwise cosine of per-cell α-gradients"),
     ]
-    fig = Figure(figsize=(17, 3.8), layout="constrained")
-    axes = fig.subplots(1, len(panels))
+    # The accuracy panel always; the others only where some run logged them (no near-empty panels).
+    panels = [(acc, acc_label), *((c, label) for c, label in optional if _has_values(frame, c))]
+    fig = Figure(figsize=(4.3 * len(panels) + 2, 3.8), layout="constrained")
+    axes = np.atleast_1d(fig.subplots(1, len(panels)))
     for ax, (column, ylabel) in zip(axes, panels):
         if not _band(ax, frame, column):
             ax.text(

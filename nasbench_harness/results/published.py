@@ -38,6 +38,7 @@ _ALL_SKIP = "the all-skip cell"
 _SAME_CELL = (94.36, 73.51, 46.34)
 
 #: Our method name → the paper's row. Only methods registered under these names get a published column.
+#: reference.md §5 gives no NB201 row for SDARTS (sdarts_rs, sdarts_adv), so they have none here.
 NB201: dict[str, NB201Published] = {
     "darts": NB201Published("DARTS-V1", 54.30, 15.61, 16.32, 39.77, 15.03, 16.43, _ALL_SKIP),
     "darts_2nd": NB201Published("DARTS-V2", 54.30, 15.61, 16.32, 39.77, 15.03, 16.43, _ALL_SKIP),

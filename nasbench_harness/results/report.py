@@ -1,5 +1,9 @@
 """`nasbench report`: one folder with report.md, report.html and img/, readable wherever it is copied.
 
+The report opens with the overview: per space, one figure with every method's true-accuracy and skip
+curves and one summary table, whatever methods the results hold. The detail (every comparison section,
+per-(space, dataset) figures, α heat maps, the run list) follows; report.html folds it away.
+
 report.html embeds every figure as a base64 PNG data URI, so the page alone is self-contained (mail it,
 attach it to a CI run); report.md links the same figures by relative path (img/…), so the Markdown
 needs the img/ folder beside it. Every string that comes from a run (method names, genotypes, failure
@@ -49,6 +53,7 @@ td { font-variant-numeric: tabular-nums; }
 ul.notes { font-size: 0.85em; color: #444; }
 figure { margin: 1em 0; } figure img { max-width: 100%; border: 1px solid #eee; }
 figcaption { font-size: 0.85em; color: #444; }
+details > summary { font-size: 1.3em; font-weight: bold; margin: 1em 0; cursor: pointer; }
 """
 
 
@@ -65,6 +70,40 @@ class _Names:
             name, i = f"{base}-{i}", i + 1
         self.used.add(name)
         return name
+
+
+@dataclass(frozen=True)
+class SpaceOverview:
+    """One space's screen of the overview: its figure (None without finished runs) and summary table."""
+
+    space: str
+    image: ReportImage | None
+    written: list[Path]
+    section: tables.Section | None
+
+
+def make_overview(results: Results, image_dir: Path, pdf: bool = True) -> list[SpaceOverview]:
+    """Per space of the selected runs, the all-methods figure (finished runs) and the summary table."""
+    runs = results.selected_runs()
+    if runs.empty:
+        return []
+    epochs = results.current_epochs()
+    epochs = epochs[epochs["status"] == "finished"] if not epochs.empty else epochs
+    table = tables.comparison(results.runs)
+    names = _Names()
+    out = []
+    for space in sorted(runs["space"].unique()):
+        image, written = None, []
+        if not epochs.empty and (epochs["space"] == space).any():
+            name = names("overview", space)
+            written = plots.overview_curves(epochs, space, image_dir / name, pdf)
+            caption = (
+                f"{space}: every method's true accuracy of the derived cell (left) and its skip count (right) per "
+                "epoch; mean over finished seeds, band: min–max over seeds where several."
+            )
+            image = ReportImage(f"{image_dir.name}/{name}.png", caption)
+        out.append(SpaceOverview(space, image, written, tables.overview_section(table, space)))
+    return out
 
 
 def make_figures(results: Results, image_dir: Path, pdf: bool = True) -> list[tuple[ReportImage, list[Path]]]:
@@ -150,6 +189,7 @@ def write_report(root: str | Path, out_dir: str | Path, pdf: bool = True) -> Rep
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     runs = results.runs
+    overview = make_overview(results, out_dir / "img", pdf)
     figures = make_figures(results, out_dir / "img", pdf) if not runs.empty else []
     summary = [
         tables.Section("Runs by status", _status(runs), ["Every run directory found, before sweep selection."]),
@@ -165,7 +205,18 @@ def write_report(root: str | Path, out_dir: str | Path, pdf: bool = True) -> Rep
         f"nasbench_harness {__version__}."
     )
 
-    md = [f"# {title}\n", f"{html.escape(header, quote=False)}\n", *(tables.render_markdown(s) for s in summary)]
+    md = [f"# {title}\n", f"{html.escape(header, quote=False)}\n"]
+    if overview:
+        md.append("## Overview\n")
+        for view in overview:
+            md.append(f"### {html.escape(view.space, quote=False)}\n")
+            if view.image:
+                md.append(f"![{_md_alt(view.image.caption)}]({view.image.path})\n")
+            if view.section:
+                md.append(tables.markdown_table(view.section.table) + "\n")
+                md += [f"- {html.escape(n, quote=False)}" for n in view.section.notes] + [""]
+        md.append("## Detail\n")
+    md += [tables.render_markdown(s) for s in summary]
     if figures:
         md.append("## Figures\n")
         md += [f"![{_md_alt(f.caption)}]({f.path})\n\n{html.escape(f.caption, quote=False)}\n" for f, _ in figures]
@@ -174,8 +225,9 @@ def write_report(root: str | Path, out_dir: str | Path, pdf: bool = True) -> Rep
     markdown.write_text("\n".join(md))
 
     page = out_dir / "report.html"
-    page.write_text(_html(title, header, summary, [f for f, _ in figures], listing, out_dir))
-    return Report(markdown, page, [p for _, written in figures for p in written])
+    page.write_text(_html(title, header, overview, summary, [f for f, _ in figures], listing, out_dir))
+    written = [p for view in overview for p in view.written] + [p for _, paths in figures for p in paths]
+    return Report(markdown, page, written)
 
 
 def _md_alt(text: str) -> str:
@@ -194,24 +246,43 @@ def _data_uri(png: Path) -> str:
     return "data:image/png;base64," + base64.b64encode(png.read_bytes()).decode("ascii")
 
 
+def _html_figure(figure: ReportImage, out_dir: Path) -> str:
+    e = html.escape
+    return (
+        f'<figure><img src="{_data_uri(out_dir / figure.path)}" alt="{e(figure.caption)}">'
+        f"<figcaption>{e(figure.caption)}</figcaption></figure>"
+    )
+
+
 def _html(
     title: str,
     header: str,
+    overview: list[SpaceOverview],
     summary: list[tables.Section],
     figures: list[ReportImage],
     listing: list[tables.Section],
     out_dir: Path,
 ) -> str:
     e = html.escape
-    body = [f"<h1>{e(title)}</h1>", f"<p>{e(header)}</p>", *(_html_section(s) for s in summary)]
+    body = [f"<h1>{e(title)}</h1>", f"<p>{e(header)}</p>"]
+    if overview:
+        body.append('<h2 id="overview">Overview</h2>')
+        for view in overview:
+            body.append(f'<section class="overview" data-space="{e(view.space)}"><h3>{e(view.space)}</h3>')
+            if view.image:
+                body.append(_html_figure(view.image, out_dir))
+            if view.section:
+                body.append(tables.html_table(view.section.table))
+                body.append('<ul class="notes">' + "".join(f"<li>{e(n)}</li>" for n in view.section.notes) + "</ul>")
+            body.append("</section>")
+        body.append("<details><summary>Detail: every table, per-run figures and the run list</summary>")
+    body += [_html_section(s) for s in summary]
     if figures:
         body.append("<h2>Figures</h2>")
-        body += [
-            f'<figure><img src="{_data_uri(out_dir / f.path)}" alt="{e(f.caption)}">'
-            f"<figcaption>{e(f.caption)}</figcaption></figure>"
-            for f in figures
-        ]
+        body += [_html_figure(f, out_dir) for f in figures]
     body += [_html_section(s) for s in listing]
+    if overview:
+        body.append("</details>")
     return (
         f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{e(title)}</title>'
         f"<style>{_CSS}</style></head><body>\n" + "\n".join(body) + "\n</body></html>\n"

@@ -371,6 +371,52 @@ def collapse_section(table: pd.DataFrame) -> Section | None:
     return Section("Collapse signals and search cost", pd.DataFrame(out), notes)
 
 
+def overview_section(table: pd.DataFrame, space: str) -> Section | None:
+    """The one-screen summary of `space`: every method's final true accuracy (NB201 ground truth on the
+    search dataset, NB301 surrogate elsewhere) beside its published figure, skip count and cost."""
+    rows = table[table["space"] == space]
+    if rows.empty:
+        return None
+    out = []
+    several = rows.groupby(["method", "dataset"])["setting"].transform("nunique") > 1
+    for (_, row), setting_shown in zip(rows.iterrows(), several):
+        method = method_label(row["method"], row["order"]) + (f" [{row['setting']}]" if setting_shown else "")
+        if space == "nb201":
+            acc = _NB201_OVERVIEW.get(row["dataset"], "gt_cifar10_test")
+            published_value = _number(row.get(f"pub_{acc}"), 2)
+            if published_value != MISSING:
+                published_value = f"{published_value} ({row['pub_label']})"
+        else:
+            acc, published_value = "nb301_valid_acc_approx", MISSING
+        skip = "skip_cell" if space == "nb201" else "skip_normal"
+        out.append(
+            {
+                "method": method,
+                "dataset": row["dataset"],
+                "seeds": _seeds(row),
+                "final accuracy": stat(row, acc),
+                "published": published_value,
+                "skip": stat(row, skip, 1),
+                "search cost per run": _cost(row, "search_hours"),
+            }
+        )
+    kind = (
+        "NAS-Bench-201 ground-truth test accuracy (%) of the final cell on its search dataset; published: the "
+        "NAS-Bench-201 paper's row for the method (search on CIFAR-10)."
+        if space == "nb201"
+        else "Approximate NB301 surrogate CIFAR-10 valid accuracy (%) of the final genotype (not retrained)."
+    )
+    return Section(f"Overview: {space}", pd.DataFrame(out), [kind, *_status_note(rows)[:1]])
+
+
+#: NB201 search dataset → the overview's accuracy column (test accuracy on that dataset).
+_NB201_OVERVIEW = {
+    "cifar10": "gt_cifar10_test",
+    "cifar100": "gt_cifar100_test",
+    "imagenet16-120": "gt_ImageNet16-120_test",
+}
+
+
 def _cost(row: pd.Series, figure: str) -> str:
     text = stat(row, figure, HOURS)
     unit = row.get("cost_unit") or ""

@@ -100,7 +100,8 @@ def test_run_supplied_strings_are_escaped(tmp_path: Path):
     report = write_report(tmp_path, out, pdf=False)
     page = report.html.read_text()
     parsed = _parse(report.html)
-    assert "script" not in parsed.tags and parsed.tags.count("img") == len(parsed.images) == 3
+    # The overview figure of nb201, then the detail's collapse curves, final distribution and α heat map.
+    assert "script" not in parsed.tags and parsed.tags.count("img") == len(parsed.images) == 4
     assert evil not in page and "&lt;script&gt;alert(1)" in page
     assert "<img src=x" not in page and "&lt;img src=x onerror=alert(2)&gt;" in page
     assert evil in " ".join(parsed.text)  # shown as text
