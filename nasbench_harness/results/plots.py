@@ -95,7 +95,9 @@ def collapse_curves(epochs: pd.DataFrame, space: str, dataset: str, stem: Path, 
     fig = Figure(figsize=(17, 3.8), layout="constrained")
     axes = fig.subplots(1, len(panels))
     for ax, (column, ylabel) in zip(axes, panels):
-        if not _band(ax, frame, column):
+        if _band(ax, frame, column):
+            _mark_stages(ax, frame)
+        else:
             ax.text(
                 0.5,
                 0.5,
@@ -105,7 +107,6 @@ def collapse_curves(epochs: pd.DataFrame, space: str, dataset: str, stem: Path, 
                 transform=ax.transAxes,
                 color="0.4",
             )
-        _mark_stages(ax, frame)
         ax.set_xlabel("epoch")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_ylabel(ylabel)
