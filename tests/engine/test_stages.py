@@ -165,6 +165,17 @@ def run_killable(config_file: Path, results: Path, data_dir: Path, kill_at: int)
     return subprocess.run(command, env=env, capture_output=True, timeout=300).returncode
 
 
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory: pytest.TempPathFactory, reference_data_dir: Path) -> tuple[RunConfig, Path, Path]:
+    """A tiny StacNAS run on NB201 (2 stages of 2 epochs), uninterrupted: its config file and directory."""
+    work = tmp_path_factory.mktemp("stacnas_straight")
+    config = tiny_config("stacnas", "nb201")
+    config_file = work / "config.json"
+    config_file.write_text(config.model_dump_json())
+    assert run_killable(config_file, work / "straight", reference_data_dir, 0) == 0
+    return config, config_file, work / "straight" / config.relative_dir()
+
+
 @pytest.mark.parametrize(
     "kill_at, rows_before",
     [
@@ -173,19 +184,15 @@ def run_killable(config_file: Path, results: Path, data_dir: Path, kill_at: int)
     ],
 )
 def test_a_run_killed_in_stage_2_resumes_to_the_uninterrupted_result(
-    tmp_path, reference_data_dir, kill_at, rows_before
+    uninterrupted, tmp_path, reference_data_dir, kill_at, rows_before
 ):
-    config = tiny_config("stacnas", "nb201")
-    config_file = tmp_path / "config.json"
-    config_file.write_text(config.model_dump_json())
-    assert run_killable(config_file, tmp_path / "straight", reference_data_dir, 0) == 0
+    config, config_file, straight = uninterrupted
     assert run_killable(config_file, tmp_path / "resumed", reference_data_dir, kill_at) == -9
     directory = tmp_path / "resumed" / config.relative_dir()
     assert [r["epoch"] for r in rows(directory)] == rows_before
     assert not (directory / "result.json").exists()
     assert run_killable(config_file, tmp_path / "resumed", reference_data_dir, 0) == 0
 
-    straight = tmp_path / "straight" / config.relative_dir()
     assert rows(straight) == rows(directory)
     assert [r["stage"] for r in rows(directory)] == [0, 0, 1, 1]
     results = [json.loads((d / "result.json").read_text()) for d in (straight, directory)]

@@ -164,3 +164,18 @@ def test_an_op_outside_every_group_is_a_clear_error():
     space = stages.stage_space(get_space("nb201"), {"cell": (("none", "sep_conv_7x7"),) * 6})
     with pytest.raises(Exception, match="no operator group for \\['sep_conv_7x7'\\]"):
         stage1_ops(space)
+
+
+def test_the_methods_genotype_reads_its_raw_alpha():
+    method = tiny_method("stacnas", "darts")
+    rng = np.random.default_rng(2)
+    with torch.no_grad():
+        for alpha in method.net.arch_parameters():
+            alpha.copy_(torch.from_numpy(rng.normal(size=tuple(alpha.shape))))
+        method.net.alphas["normal"][0] = torch.tensor([3.0, 3.1, 3.2, 3.05, 3.15])
+        method.net.alphas["normal"][1] = torch.tensor([2.0, -5.0, -5.0, -5.0, -5.0])
+    alphas = {t: a.detach().double().numpy() for t, a in method.net.alphas.items()}
+    genotype = method.genotype()
+    for cell_type in ("normal", "reduce"):
+        expected = code_genotype(alphas[cell_type], method.net.space.edge_ops[cell_type])
+        assert list(genotype.cells()[cell_type]) == expected
