@@ -66,6 +66,11 @@ def plan(method_cls: Any, config: RunConfig) -> list[Stage] | None:
     if stages is None:
         return None
     stages = list(stages)
+    if method_cls.keeps_snapshots:
+        raise HarnessError(
+            f"method {config.method!r} rolls back to epoch snapshots and declares stages: a snapshot holds one "
+            "stage's network, so the two cannot be combined"
+        )
     if not stages:
         raise HarnessError(f"method {config.method!r} declares an empty list of stages")
     names = [s.name for s in stages]
