@@ -201,3 +201,13 @@ def test_a_run_killed_in_stage_2_resumes_to_the_uninterrupted_result(
     final = [torch.load(d / "checkpoint.pt", weights_only=True)["net"] for d in (straight, directory)]
     assert final[0].keys() == final[1].keys()
     assert all(_bits(final[0][k]) == _bits(final[1][k]) for k in final[0])
+
+
+def test_a_staged_method_that_rolls_back_is_refused():
+    class RollsBack(KeepStrong):
+        keeps_snapshots = True
+
+    config = RunConfig(method="rolls_back", space="nb201", dataset="cifar10", seed=0)
+    with pytest.raises(Exception, match="cannot be combined"):
+        stages.plan(RollsBack, config)
+    assert stages.plan(Darts, config) is None
