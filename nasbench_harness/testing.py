@@ -26,6 +26,7 @@ import numpy as np
 import torch
 
 from nasbench_harness.config import PROFILES, RunConfig, TrainConfig
+from nasbench_harness.engine import stages
 from nasbench_harness.engine.checkpoint import rng_state, set_rng_state
 from nasbench_harness.methods import EpochDecision, Method, get_method_class
 from nasbench_harness.spaces import get_space, list_spaces
@@ -42,9 +43,15 @@ BATCH, SIZE = 4, 8
 NEXT_LR = 0.02
 
 
-def tiny_method(name: str, space: str, seed: int = 0, **method_args: Any) -> Method:
+def tiny_method(
+    name: str, space: str, seed: int = 0, stage: int = 0, edge_ops: stages.StageOps | None = None, **method_args: Any
+) -> Method:
     """The method as a run builds it (space registry supernet, method registry class), at test size;
-    `method_args` override the method's defaults."""
+    `method_args` override the method's defaults.
+
+    A staged method (`Method.stages`) is built for `stage`, on `edge_ops` if given, else on the op lists
+    the stages before it hand on, each trained for one `first_epoch`; the test-size network replaces the
+    stages' cells."""
     if space not in TINY_NETWORK:
         raise KeyError(f"space {space!r} was registered after nasbench_harness.testing was imported; import it first")
     cls = get_method_class(name)
@@ -57,9 +64,30 @@ def tiny_method(name: str, space: str, seed: int = 0, **method_args: Any) -> Met
         train=TrainConfig(batch_size=BATCH),
         method_args=args.model_dump(mode="json"),
     )
-    seed_all(seed)
-    net = get_space(space).build_supernet(num_classes=10, mixer=cls.mixer(args), **TINY_NETWORK[space])
-    return cls(net, config, torch.device("cpu"))
+    planned = stages.plan(cls, config)
+    run_config, search_space = config, get_space(space)
+    first = stage if edge_ops is not None else 0
+    for index in range(first, stage + 1):
+        if planned is not None:
+            run_config = stages.stage_config(config, planned[index])
+            edge_ops = planned[index].edge_ops or edge_ops
+            search_space = stages.stage_space(get_space(space), edge_ops)
+        seed_all(seed)
+        net = search_space.build_supernet(num_classes=10, mixer=cls.mixer(args), **TINY_NETWORK[space])
+        method = cls(net, run_config, torch.device("cpu"))
+        if index < stage:
+            assert planned is not None, f"{name} declares no stages; it has only stage 0"
+            first_epoch(method)
+            edge_ops = planned[index + 1].edge_ops or method.next_stage(planned[index + 1]).edge_ops
+    return method
+
+
+def stage_count(name: str, space: str) -> int:
+    """How many stages the method's run has on `space` (1 for a method that declares none)."""
+    cls = get_method_class(name)
+    config = RunConfig(method=name, space=space, dataset="cifar10", seed=0)
+    planned = stages.plan(cls, config)
+    return 1 if planned is None else len(planned)
 
 
 def seed_all(seed: int) -> None:
@@ -105,9 +133,16 @@ def check_method(name: str, space: str, **method_args: Any) -> None:
     """A method steps with finite figures, learns what it claims to, derives a valid genotype, describes
     itself in JSON, is deterministic under a seed, and resumes exactly: after a checkpoint round trip
     (weights-only torch.save/torch.load, as the runner's) every `arch_state` tensor is restored and the
-    next step is bitwise the step without one. `method_args` override the method's defaults."""
+    next step is bitwise the step without one. A staged method passes all of it in every stage;
+    `method_args` override the method's defaults."""
+    for stage in range(stage_count(name, space)):
+        check_stage(name, space, stage, **method_args)
+
+
+def check_stage(name: str, space: str, stage: int = 0, **method_args: Any) -> None:
+    """`check_method` for one stage of the method (stage 0: the whole of a single-stage method)."""
     seed_all(0)
-    method = tiny_method(name, space, **method_args)
+    method = tiny_method(name, space, stage=stage, **method_args)
     assert method.name == name
     check_describe(method)
     check_arch_state(method, space)
@@ -129,11 +164,12 @@ def check_method(name: str, space: str, **method_args: Any) -> None:
 
     checkpoint = round_trip({"net": net.state_dict(), "method": method.state_dict(), "rng": rng_state()})
 
-    again = tiny_method(name, space, **method_args)
+    again = tiny_method(name, space, stage=stage, **method_args)
     assert first_epoch(again) == stats, "the same seed gave different step figures"
     assert_same_state(again, method, "the same seed gave a different state after one epoch")
 
-    resumed = tiny_method(name, space, seed=1, **method_args)
+    edge_ops = method.net.space.edge_ops if stage else None
+    resumed = tiny_method(name, space, seed=1, stage=stage, edge_ops=edge_ops, **method_args)
     resumed.net.load_state_dict(checkpoint["net"])
     resumed.load_state_dict(checkpoint["method"])
     saved, restored = method.arch_state(), resumed.arch_state()
@@ -161,11 +197,11 @@ def check_describe(method: Method) -> None:
 
 def check_arch_state(method: Method, space: str) -> None:
     """Every architecture tensor the method declares has its declared shape; α per cell type has the
-    space's `alpha_shapes()`, and all of it is finite."""
+    space's `alpha_shapes()` (a stage's: its op lists), and all of it is finite."""
     state, shapes = method.arch_state(), method.arch_state_shapes()
     where = f"{method.name} on {space}"
     assert state.keys() == shapes.keys(), f"{where}: arch_state {sorted(state)} != arch_state_shapes {sorted(shapes)}"
-    for cell_type, shape in get_space(space).alpha_shapes().items():
+    for cell_type, shape in method.net.space.alpha_shapes().items():
         key = f"alpha.{cell_type}"
         assert shapes.get(key) == shape, f"{where}: {key} declared {shapes.get(key)}, the space's α is {shape}"
     for key, tensor in state.items():

@@ -40,7 +40,7 @@ def _op_counts(base: dict[str, int], current: dict[str, int], tol: int) -> tuple
 def _within(metric: str, base: Any, current: Any, tolerances: dict[str, Any]) -> tuple[bool, Any, str]:
     if base is None or current is None:
         return base is None and current is None, None, "missing on one side"
-    if metric == "genotype":
+    if metric == "genotype" or metric.startswith("genotype_stage_"):
         return _genotype(base, current, tolerances["genotype"])
     if metric == "genotype_ops":
         return _op_counts(base, current, tolerances[metric])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -59,6 +60,9 @@ def summarise_run(directory: Path, results_dir: Path) -> RunSummary:
         values["eigenvalue_final"] = eig[-1][1]
         values["eigenvalue_mean"] = float(np.mean([value for _, value in eig]))
         values["eigenvalue_slope"] = float(np.polyfit(*zip(*eig), 1)[0]) if len(eig) > 1 else 0.0
+    if record.get("stage_genotypes"):  # staged runs: every stage's genotype is checked, the last as `genotype`
+        for name, genotype in json.loads(record["stage_genotypes"]).items():
+            values[f"genotype_stage_{name}"] = genotype
     for key in ("gt_cifar10-valid_valid", "gt_cifar10_test", "nb301_valid_acc_approx"):
         if record.get(key) is not None:
             values[key] = record[key]

@@ -30,6 +30,7 @@ import torch
 import nasbench_harness
 from nasbench_harness.config import RunConfig
 from nasbench_harness.data import Dataset, PairedBatches, dataset_split, eval_batches, load_dataset
+from nasbench_harness.engine import stages
 from nasbench_harness.engine.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from nasbench_harness.engine.record import FAILED, METADATA, RunLocked, RunRecord
 from nasbench_harness.errors import HarnessError
@@ -157,6 +158,10 @@ class SearchRun:
         self.code_versions = [_current_code()]  # extended on resume by another version or commit
         self.space = get_space(config.space)
         self.method_cls = get_method_class(config.method)
+        #: None for a single-stage method; else its stages, the one in training and the finished ones.
+        self.stages: list[stages.Stage] | None = None
+        self.stage_index, self.stage_ops = 0, None
+        self.finished_stages: list[dict[str, Any]] = []
 
     def build(self) -> None:
         config = self.config
@@ -182,12 +187,86 @@ class SearchRun:
                 f"the {protocol!r} split leaves {len(self.split.train_idx)} training images, fewer than one batch "
                 f"of {config.train.batch_size}; lower train.batch_size or raise data.limit_train"
             )
+        self.stages = stages.plan(self.method_cls, config)
+        self.stage_ops = None if self.stages is None else self.stages[0].edge_ops
+        self._build_stage()
+
+    def _build_stage(self) -> None:
+        """The supernet and method of the current stage (the whole run for a single-stage method)."""
+        config, space = self.config, self.space
+        if self.stages is not None:
+            config = stages.stage_config(self.config, self.stages[self.stage_index])
+            space = stages.stage_space(self.space, self.stage_ops)
         args = self.method_cls.Args.model_validate(config.method_args)
-        self.net = self.space.build_supernet(
+        self.net = space.build_supernet(
             num_classes=self.dataset.num_classes, mixer=self.method_cls.mixer(args), **config.network
         ).to(self.device)
         self.method: Method = self.method_cls(self.net, config, self.device)
         self.method.batches = self.batches
+
+    def _enter_stage(self, index: int, edge_ops: stages.StageOps | None) -> None:
+        """Start stage `index` as a fresh search script does: seeded global RNG, new supernet and method."""
+        seed_everything(self.config.seed)
+        self.stage_index, self.stage_ops = index, edge_ops
+        self._build_stage()
+
+    def _stage_start(self) -> int:
+        return 0 if self.stages is None else stages.boundaries(self.stages)[self.stage_index]
+
+    def _total_epochs(self) -> int:
+        return self.config.train.epochs if self.stages is None else stages.boundaries(self.stages)[-1]
+
+    def _stage_record(self) -> dict[str, Any]:
+        """The current stage's result, for the checkpoint and result.json."""
+        assert self.stages is not None
+        stage = self.stages[self.stage_index]
+        return {
+            "index": self.stage_index,
+            "name": stage.name,
+            "epochs": stage.epochs,
+            "edge_ops": stages.ops_to_json(self.net.space.edge_ops),
+            "genotype": str(self.method.genotype()),
+            "alphas": {t: a.detach().cpu().tolist() for t, a in self.net.alphas.items()},
+        }
+
+    def _next_stage(self, index: int) -> stages.NextStage | None:
+        """What the current stage hands to stage `index` (None when that stage declares its own op lists)."""
+        assert self.stages is not None
+        if self.stages[index].edge_ops is not None:
+            return None
+        return self.method.next_stage(self.stages[index])
+
+    def _advance_stage(self, epoch: int) -> None:
+        """At the first epoch of the next stage: record the finished stage and build the next one."""
+        assert self.stages is not None
+        index = self.stage_index + 1
+        if index >= len(self.stages) or epoch != stages.boundaries(self.stages)[index]:
+            return
+        handed = self._next_stage(index)
+        self.finished_stages.append(self._stage_record())
+        self._enter_stage(index, self.stages[index].edge_ops if handed is None else handed.edge_ops)
+        self.report(f"stage {self.stages[index].name!r} ({index + 1}/{len(self.stages)}) starts at epoch {epoch}")
+
+    def _stage_metadata(self) -> dict[str, Any]:
+        if self.stages is None:
+            return {}
+        return {"stages": [s.describe() for s in self.stages], "stage": self.stage_index}
+
+    def _stage_columns(self, epoch: int) -> dict[str, Any]:
+        """The row's stage columns (none for a single-stage method); a stage that hands op lists on logs its
+        choice per edge (`stage_choice`) every epoch."""
+        if self.stages is None:
+            return {}
+        columns: dict[str, Any] = {
+            "stage": self.stage_index,
+            "stage_name": self.stages[self.stage_index].name,
+            "stage_epoch": epoch - self._stage_start(),
+        }
+        if self.stage_index + 1 < len(self.stages):
+            handed = self._next_stage(self.stage_index + 1)
+            if handed is not None:
+                columns["stage_choice"] = dict(handed.choice)
+        return columns
 
     def metadata(self, provenance: dict[str, Any]) -> dict[str, Any]:
         """Everything needed to interpret the run; `provenance` holds what services report (ground truth files)."""
@@ -212,6 +291,7 @@ class SearchRun:
             "search_loop": self.batches.describe(),
             "network": self.net.describe(),
             "method": self.method.describe(),
+            **self._stage_metadata(),
             "metrics": self.config.metrics.model_dump(mode="json"),
             "lr_schedule": "cosine per epoch (CosineAnnealingLR, T_max=epochs; = xautodl's per-step update, warmup 0)",
             "provenance": provenance,
@@ -227,6 +307,9 @@ class SearchRun:
             "rng": rng_state(),
             "config_hash": self.config.config_hash(),
         }
+        if self.stages is not None:
+            ops = None if self.stage_ops is None else stages.ops_to_json(self.stage_ops)
+            payload.update(stage=self.stage_index, stage_ops=ops, finished_stages=self.finished_stages)
         if stop is not None:
             payload["stop"] = {"genotype": None if stop.genotype is None else str(stop.genotype), "reason": stop.reason}
         return payload
@@ -239,6 +322,11 @@ class SearchRun:
         return EpochDecision("stop", genotype=genotype, reason=stop["reason"])
 
     def _restore(self, payload: dict[str, Any]) -> None:
+        if self.stages is not None and payload["stage"] != self.stage_index:
+            ops = payload["stage_ops"]
+            self._enter_stage(payload["stage"], None if ops is None else stages.ops_from_json(ops))
+        if self.stages is not None:
+            self.finished_stages = list(payload["finished_stages"])
         self.net.load_state_dict(payload["net"])
         self.method.load_state_dict(payload["method"])
         set_rng_state(payload["rng"])
@@ -275,7 +363,7 @@ class SearchRun:
     def run(self) -> RunOutcome:
         started = time.time()
         self._build_or_fail()
-        epochs = self.config.train.epochs
+        epochs = self._total_epochs()
         next_epoch, segment = 0, 0
         provenance: dict[str, Any] = {}
         decision = EpochDecision()
@@ -313,7 +401,7 @@ class SearchRun:
             row, last_valid = self._train_epoch(epoch, segment)
             genotype = self.method.genotype()
             state = EpochState(
-                self.config,
+                self.method.config,
                 self.method,
                 epoch,
                 epoch == epochs - 1,
@@ -332,11 +420,12 @@ class SearchRun:
             self.report(
                 f"{self.position} epoch {epoch} ({epoch + 1}/{epochs})  {_epoch_line(row)}  {progress}".lstrip()
             )
-            decision = self.method.on_epoch_end(epoch, row)
+            decision = self.method.on_epoch_end(epoch - self._stage_start(), row)
             if self.method.keeps_snapshots:
                 save_checkpoint(self._snapshot_path(epoch), self._checkpoint_payload(epoch + 1, segment))
             if decision.action == "rollback":
                 assert decision.rollback_to is not None
+                decision = dataclasses.replace(decision, rollback_to=decision.rollback_to + self._stage_start())
                 payload = load_checkpoint(self._snapshot_path(decision.rollback_to), self.device)
                 method_state = self.method.state_dict()
                 self._restore(payload)
@@ -346,6 +435,8 @@ class SearchRun:
                 self.report(f"rollback to epoch {decision.rollback_to}: {decision.reason}")
             else:
                 epoch += 1
+                if self.stages is not None and decision.action != "stop":
+                    self._advance_stage(epoch)
             stop = decision if decision.action == "stop" else None
             save_checkpoint(self.record.checkpoint_path, self._checkpoint_payload(epoch, segment, stop))
             self.record.write_metadata(self.metadata(provenance))
@@ -367,6 +458,8 @@ class SearchRun:
             "wall_seconds_this_session": time.time() - started,
             "final_genotype_metrics": self.final_genotype_metrics(final_genotype, provenance),
         }
+        if self.stages is not None:
+            result["stages"] = [*self.finished_stages, {**self._stage_record(), "genotype": str(final_genotype)}]
         self.record.write_result(result)
         return RunOutcome(
             self.config,
@@ -387,9 +480,10 @@ class SearchRun:
         }
 
     def _train_epoch(self, epoch: int, segment: int) -> tuple[dict[str, Any], Any]:
-        config = self.config
-        lr = cosine_lr(epoch, config.train.epochs, config.train.lr, config.train.lr_min)
-        self.method.set_epoch(epoch, lr)
+        config = self.method.config  # the run's, or the current stage's (its epochs and overrides)
+        stage_epoch = epoch - self._stage_start()
+        lr = cosine_lr(stage_epoch, config.train.epochs, config.train.lr, config.train.lr_min)
+        self.method.set_epoch(stage_epoch, lr)
         self.net.train()
         start = time.perf_counter()
         steps = len(self.batches)
@@ -407,6 +501,7 @@ class SearchRun:
         self.method.after_train_steps()
         train_seconds = time.perf_counter() - start
         row: dict[str, Any] = {"epoch": epoch, "segment": segment, "lr": lr, "steps": steps}
+        row.update(self._stage_columns(epoch))
         row.update(means)
         row["eval_valid_acc"] = self.evaluate_valid()
         row.update(arch_state_row(self.method))

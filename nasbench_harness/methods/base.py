@@ -24,6 +24,7 @@ from nasbench_harness.spaces.supernet import MixingWeights
 
 if TYPE_CHECKING:
     from nasbench_harness.data import PairedBatches
+    from nasbench_harness.engine.stages import NextStage, Stage
 
 Batch = tuple[Tensor, Tensor]
 #: What `Method.step` returns: figure name → detached 0-d tensor (or float), averaged per epoch by the runner.
@@ -246,6 +247,15 @@ class Method:
     def describe(self) -> dict[str, Any]:
         """Result-changing choices for the run metadata."""
         return {"method": self.name, "args": self.args.model_dump(mode="json")}
+
+    @classmethod
+    def stages(cls, config: RunConfig) -> list[Stage] | None:
+        """The run as a list of stages (`engine/stages.py`); None: one stage on the space's op lists."""
+        return None
+
+    def next_stage(self, stage: Stage) -> NextStage:
+        """Called on a finished stage's method: the op lists of `stage` (the next one) from this result."""
+        raise NotImplementedError(f"method {self.name!r} declares stages but no next_stage()")
 
 
 def accuracy(logits: Tensor, labels: Tensor) -> Tensor:

@@ -8,6 +8,7 @@ import torch
 
 from nasbench_harness.metrics.base import EpochState, register_epoch_metric
 from nasbench_harness.spaces import op_counts
+from nasbench_harness.spaces.supernet import masked_softmax
 
 
 @register_epoch_metric("genotype_op_counts")
@@ -23,7 +24,7 @@ def mixing_weight_stats(state: EpochState) -> dict[str, Any]:
     row: dict[str, Any] = {}
     with torch.no_grad():
         for cell_type, alpha in net.alphas.items():
-            probs = torch.softmax(alpha.detach().float(), dim=-1)
+            probs = masked_softmax(alpha.detach().float(), net.alpha_mask(cell_type))
             entropy = -(probs * probs.clamp_min(1e-12).log()).sum(dim=-1)
             row[f"entropy_{cell_type}"] = entropy.mean().item()
             names = net.space.edge_ops[cell_type]

@@ -153,6 +153,8 @@ def read_run(directory: Path, root: Path) -> tuple[dict[str, Any], list[dict[str
     for row in rows:
         row.pop("alphas", None)
         row.pop("arch_state", None)
+        if "stage_choice" in row:  # a staged run's per-edge decision: one JSON cell, not a nested column
+            row["stage_choice"] = json.dumps(row["stage_choice"], sort_keys=True)
     current = _current_flags(rows)
 
     if result is not None:
@@ -213,6 +215,9 @@ def read_run(directory: Path, root: Path) -> tuple[dict[str, Any], list[dict[str
             wall_seconds=result.get("wall_seconds_this_session"),
         )
         record.update(result.get("final_genotype_metrics") or {})
+        if result.get("stages"):  # a staged run: `genotype` is the last stage's, each stage's kept here
+            record["stages"] = len(result["stages"])
+            record["stage_genotypes"] = json.dumps({s["name"]: s["genotype"] for s in result["stages"]})
     else:
         record["genotype"] = live[-1].get("genotype") if live else None
         record["search_seconds"] = sum(r.get("epoch_seconds") or 0.0 for r in rows)

@@ -20,7 +20,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from nasbench_harness.results import published
-from nasbench_harness.results.load import _read_metrics
+from nasbench_harness.results.load import _read_json, _read_metrics
 
 #: Search dataset → the NB201 ground-truth key of the final cell's test accuracy on it.
 _NB201_TEST = {
@@ -173,7 +173,9 @@ def collapse_curves(epochs: pd.DataFrame, space: str, dataset: str, stem: Path, 
     fig = Figure(figsize=(4.3 * len(panels) + 2, 3.8), layout="constrained")
     axes = np.atleast_1d(fig.subplots(1, len(panels)))
     for ax, (column, ylabel) in zip(axes, panels):
-        if not _band(ax, frame, column):
+        if _band(ax, frame, column):
+            _mark_stages(ax, frame)
+        else:
             ax.text(
                 0.5,
                 0.5,
@@ -195,6 +197,21 @@ def collapse_curves(epochs: pd.DataFrame, space: str, dataset: str, stem: Path, 
         fig.legend(handles, labels, loc="outside right upper", fontsize=8)
     fig.suptitle(f"Collapse curves: {space} / {dataset} (mean ± 1 std over seeds)")
     return save(fig, stem, pdf)
+
+
+def stage_starts(frame: pd.DataFrame) -> list[tuple[int, str]]:
+    """(run-wide epoch, stage name) where a later stage of a staged run starts (none for other runs)."""
+    if "stage" not in frame or "stage_epoch" not in frame:
+        return []
+    starts = frame[(frame["stage_epoch"] == 0) & (frame["stage"] > 0)]
+    return sorted({(int(r.epoch), str(r.stage_name)) for r in starts.itertuples()})
+
+
+def _mark_stages(ax: Axes, frame: pd.DataFrame) -> None:
+    """A dotted line where each later stage starts: each stage's curve lies between two lines."""
+    for epoch, name in stage_starts(frame):
+        ax.axvline(epoch - 0.5, color="0.5", linestyle=":", linewidth=1)
+        ax.annotate(name, (epoch - 0.5, 1.0), xycoords=("data", "axes fraction"), fontsize=7, color="0.4")
 
 
 def final_distribution(runs: pd.DataFrame, space: str, dataset: str, stem: Path, pdf: bool = True) -> list[Path]:
@@ -261,9 +278,21 @@ def final_alphas(run_dir: Path) -> dict[str, np.ndarray] | None:
     return {t: np.asarray(a, dtype=float) for t, a in rows[-1]["alphas"].items()}
 
 
-def softmax(alpha: np.ndarray) -> np.ndarray:
+def softmax(alpha: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
+    """Softmax over ops; entries outside `mask` (padding of shorter op lists, staged runs) are NaN."""
+    if mask is not None:
+        alpha = np.where(mask, alpha, -np.inf)
     shifted = np.exp(alpha - alpha.max(axis=-1, keepdims=True))
-    return shifted / shifted.sum(axis=-1, keepdims=True)
+    probs = shifted / shifted.sum(axis=-1, keepdims=True)
+    return probs if mask is None else np.where(mask, probs, np.nan)
+
+
+def run_edge_ops(run_dir: Path, space: str) -> dict[str, Any] | None:
+    """Op names per edge of the run's last α: its last stage's (staged runs, result.json), else the space's."""
+    result = _read_json(run_dir / "result.json") or {}
+    if result.get("stages"):
+        return dict(result["stages"][-1]["edge_ops"])
+    return _edge_ops(space)
 
 
 def alpha_heatmap(run_dir: Path, space: str, title: str, stem: Path, pdf: bool = True) -> list[Path]:
@@ -276,25 +305,26 @@ def alpha_heatmap(run_dir: Path, space: str, title: str, stem: Path, pdf: bool =
     alphas = final_alphas(run_dir)
     if alphas is None:
         return []
-    edge_ops = _edge_ops(space) or {}
+    edge_ops = run_edge_ops(run_dir, space) or {}
     fig = Figure(
         figsize=(4.2 * len(alphas) + 1, 0.32 * max(a.shape[0] for a in alphas.values()) + 2.2), layout="constrained"
     )
     axes = np.atleast_1d(fig.subplots(1, len(alphas)))
     for ax, (cell_type, alpha) in zip(axes, alphas.items()):
-        probs = softmax(alpha)
-        low, high = float(probs.min()), float(probs.max())
-        span = max(high - low, 1e-12)
-        image = ax.imshow(probs, cmap="viridis", vmin=low, vmax=low + span, aspect="auto")
         unnamed = [[f"op {k}" for k in range(alpha.shape[1])]] * len(alpha)
         ops: Sequence[Sequence[str]] = edge_ops.get(cell_type) or unnamed
+        mask = np.array([[k < len(ops[e]) for k in range(alpha.shape[1])] for e in range(len(alpha))])
+        probs = softmax(alpha, None if mask.all() else mask)
+        low, high = float(np.nanmin(probs)), float(np.nanmax(probs))
+        span = max(high - low, 1e-12)
+        image = ax.imshow(probs, cmap="viridis", vmin=low, vmax=low + span, aspect="auto")
         shared = all(tuple(o) == tuple(ops[0]) for o in ops)
         if shared:
             ax.set_xticks(range(len(ops[0])), list(ops[0]), rotation=45, ha="right", fontsize=8)
         else:
             ax.set_xticks(range(alpha.shape[1]), [f"choice {k}" for k in range(alpha.shape[1])], fontsize=8)
         for e in range(probs.shape[0]):
-            for k in range(probs.shape[1]):
+            for k in range(len(ops[e])):
                 text = f"{probs[e, k]:.3f}" if shared else f"{ops[e][k]}\n{probs[e, k]:.3f}"
                 ax.text(
                     k,

@@ -44,7 +44,22 @@ class SearchSpace(ABC):
         return tuple(seen)
 
     def alpha_shapes(self) -> dict[str, tuple[int, int]]:
-        return {t: (len(edges), len(edges[0])) for t, edges in self.edge_ops.items()}
+        """Edges × ops per cell type; with op lists of different lengths (staged searches), edges × the
+        longest list, the missing entries padded (see `alpha_masks`)."""
+        return {t: (len(edges), max(len(names) for names in edges)) for t, edges in self.edge_ops.items()}
+
+    def alpha_masks(self) -> dict[str, np.ndarray]:
+        """Per cell type, True where α's entry is an op of its edge and False where it only pads the row.
+
+        Padded entries are never computed, get mixing weight exactly 0 (`softmax` with this mask) and no
+        gradient; every genotype rule reads the op lists, so it never picks one."""
+        masks = {}
+        for cell_type, (rows, cols) in self.alpha_shapes().items():
+            mask = np.zeros((rows, cols), dtype=bool)
+            for e, names in enumerate(self.edge_ops[cell_type]):
+                mask[e, : len(names)] = True
+            masks[cell_type] = mask
+        return masks
 
     def check_alphas(self, alphas: Mapping[str, np.ndarray], source: str = "α") -> dict[str, np.ndarray]:
         """Arrays keyed by cell type with the space's shapes, or a SpaceError saying what was expected."""
@@ -74,7 +89,8 @@ class SearchSpace(ABC):
         """The discrete architecture from α logits (softmax is applied as the original code does);
         `source` names where α came from in error messages."""
         checked = self.check_alphas(alphas, source)
-        return self.derive_from_weights({t: softmax(a) for t, a in checked.items()})
+        masks = self.alpha_masks()
+        return self.derive_from_weights({t: softmax(a, masks[t]) for t, a in checked.items()})
 
     @abstractmethod
     def derive_from_weights(self, weights: Mapping[str, np.ndarray]) -> Genotype:
@@ -90,7 +106,10 @@ class SearchSpace(ABC):
         """The search network; `network` overrides `default_network` (channels, layers, ...)."""
 
 
-def softmax(a: np.ndarray) -> np.ndarray:
+def softmax(a: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
+    """Softmax over the last axis; entries where `mask` is False get weight exactly 0."""
+    if mask is not None and not mask.all():
+        a = np.where(mask, a, -np.inf)
     e = np.exp(a - a.max(axis=-1, keepdims=True))
     return e / e.sum(axis=-1, keepdims=True)
 
@@ -160,7 +179,7 @@ class NB201Space(SearchSpace):
 
     def parse_genotype(self, text: str) -> NB201Genotype:
         genotype = NB201Genotype.parse(text)
-        known = set(self.edge_ops["cell"][0])
+        known = {op for names in self.edge_ops["cell"] for op in names}
         for op in genotype.edge_ops():
             if op not in known:
                 raise SpaceError(f"op {op!r} is not a NAS-Bench-201 op; known: {sorted(known)}")

@@ -38,13 +38,31 @@ class Supernet(nn.Module):
         return self.fused and self.mixer.dense
 
     def init_alphas(self, generator: torch.Generator | None = None) -> None:
-        """DARTS initialisation: 1e-3 · N(0, 1), one matrix per cell type."""
+        """DARTS initialisation: 1e-3 · N(0, 1), one matrix per cell type.
+
+        Where edges have op lists of different lengths, the entries padding shorter rows start (and,
+        with no gradient and weight decay on 0, stay) at 0, and a mask (a buffer outside the state dict,
+        rebuilt from the space) gives them mixing weight exactly 0."""
         self.alphas = nn.ParameterDict(
             {
                 cell_type: nn.Parameter(1e-3 * torch.randn(shape, generator=generator))
                 for cell_type, shape in self.space.alpha_shapes().items()
             }
         )
+        self.masked_cell_types: tuple[str, ...] = ()
+        for cell_type, mask in self.space.alpha_masks().items():
+            if not mask.all():
+                pad = torch.from_numpy(mask)
+                self.register_buffer(f"alpha_mask_{cell_type}", pad, persistent=False)
+                with torch.no_grad():
+                    self.alphas[cell_type].masked_fill_(~pad, 0.0)
+                self.masked_cell_types += (cell_type,)
+
+    def alpha_mask(self, cell_type: str) -> Tensor | None:
+        """True where α's entry is an op of its edge; None when every edge of the type has every column."""
+        if cell_type not in getattr(self, "masked_cell_types", ()):
+            return None
+        return getattr(self, f"alpha_mask_{cell_type}")
 
     def arch_parameters(self) -> list[nn.Parameter]:
         return list(self.alphas.values())
@@ -54,7 +72,7 @@ class Supernet(nn.Module):
         return [p for p in self.parameters() if id(p) not in arch]
 
     def softmax_weights(self) -> dict[str, Tensor]:
-        return {cell_type: torch.softmax(alpha, dim=-1) for cell_type, alpha in self.alphas.items()}
+        return {t: masked_softmax(alpha, self.alpha_mask(t)) for t, alpha in self.alphas.items()}
 
     def per_cell(self, weights: MixingWeights | None) -> list[Tensor]:
         """One weight matrix per searched cell: shared matrices repeat, per-cell copies pass through."""
@@ -75,3 +93,11 @@ class Supernet(nn.Module):
     def describe(self) -> dict[str, object]:
         """Construction choices that change results, for run metadata."""
         raise NotImplementedError
+
+
+def masked_softmax(alpha: Tensor, mask: Tensor | None) -> Tensor:
+    """Softmax over ops; entries outside `mask` are replaced (not offset) by -inf: weight exactly 0 and no
+    gradient to the α entry they replace."""
+    if mask is None:
+        return torch.softmax(alpha, dim=-1)
+    return torch.softmax(alpha.masked_fill(~mask, float("-inf")), dim=-1)
