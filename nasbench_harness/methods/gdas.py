@@ -198,7 +198,9 @@ class Gdas(Method):
 
     def genotype(self) -> Genotype:
         if isinstance(self.net.space, DartsFamilySpace):
-            return gdas_darts_genotype(self.net.space, {t: a.detach().cpu().numpy() for t, a in self.net.alphas.items()})
+            return gdas_darts_genotype(
+                self.net.space, {t: a.detach().cpu().numpy() for t, a in self.net.alphas.items()}
+            )
         return self.net.genotype()
 
     def describe(self) -> dict[str, Any]:
