@@ -141,11 +141,8 @@ def main() -> None:
         for method, args in configs:
             row = measure(method, args, space, opts.batch, opts.steps, opts.device)
             reference = reference or row["step_peak_mib"]
-            ratio = row["step_peak_mib"] / reference
-            print(
-                f"| {space} | {label(method, args)} | {row['step_peak_mib']:.0f} | {ratio:.2f} | {row['peak_mib']:.0f} |",
-                flush=True,
-            )
+            step, ratio, peak = row["step_peak_mib"], row["step_peak_mib"] / reference, row["peak_mib"]
+            print(f"| {space} | {label(method, args)} | {step:.0f} | {ratio:.2f} | {peak:.0f} |", flush=True)
 
 
 if __name__ == "__main__":
