@@ -8,7 +8,8 @@ their own: the supernet accepts one weight matrix per cell.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 import torch
 from torch import Tensor, nn
@@ -66,24 +67,94 @@ class WeightedSum(Mixer):
     """DARTS: every op runs, outputs summed with their mixing weights."""
 
 
-class SampledSum(Mixer):
-    """Only ops with a non-zero weight run (GDAS one-hot samples, Gumbel-top-k subsets).
+@dataclass(frozen=True)
+class SampledRow:
+    """One edge's mixing weights and, on the host, the indices of the ops that run on it."""
 
-    An unchosen op contributes its (zero-valued) weight itself, as the GDAS code does, so a
-    straight-through estimator still passes gradient to every α entry.
+    weights: Tensor
+    chosen: tuple[int, ...]
+    #: Add the unchosen entries' weights to the output (xautodl NB201 `forward_gdas`): their values are 0
+    #: under a straight-through one-hot, but their gradient then reaches those α entries directly too.
+    add_unchosen: bool = True
+
+
+class SampledWeights(Sequence[SampledRow]):
+    """A cell type's (edges × ops) mixing weights with the chosen op indices of every edge on the host.
+
+    A method samples on the device, moves every edge's indices to the host in one transfer
+    (`indices_to_host`) and hands this to the supernet in place of the weight matrix; the cells index it
+    per edge as they index a matrix, and `SampledSum` runs the chosen ops without asking the device.
+    """
+
+    def __init__(self, weights: Tensor, chosen: Sequence[Sequence[int]], add_unchosen: bool = True):
+        if weights.dim() != 2 or len(chosen) != weights.shape[0]:
+            raise ValueError(
+                f"SampledWeights needs an (edges × ops) matrix and one index list per edge; "
+                f"got shape {tuple(weights.shape)} and {len(chosen)} index lists"
+            )
+        self.weights = weights
+        self.chosen = tuple(tuple(int(i) for i in row) for row in chosen)
+        self.add_unchosen = add_unchosen
+
+    def __len__(self) -> int:
+        return len(self.chosen)
+
+    def __getitem__(self, edge: int) -> SampledRow:  # type: ignore[override]
+        return SampledRow(self.weights[edge], self.chosen[edge], self.add_unchosen)
+
+    def with_weights(self, weights: Tensor) -> SampledWeights:
+        """The same chosen ops with another weight matrix (a detached copy to differentiate against)."""
+        return SampledWeights(weights, self.chosen, self.add_unchosen)
+
+
+def weight_matrix(weights: Tensor | SampledWeights) -> Tensor:
+    """The weight matrix of a cell's mixing, sampled or not."""
+    return weights.weights if isinstance(weights, SampledWeights) else weights
+
+
+def with_matrix(weights: Tensor | SampledWeights, matrix: Tensor) -> Tensor | SampledWeights:
+    """`weights` with its matrix replaced by `matrix` (the sampled ops kept)."""
+    return weights.with_weights(matrix) if isinstance(weights, SampledWeights) else matrix
+
+
+def indices_to_host(indices: Mapping[str, Tensor]) -> dict[str, list[list[int]]]:
+    """Per cell type, an (edges × k) index tensor as nested host lists, in ONE device→host transfer."""
+    keys = list(indices)
+    if not keys:
+        return {}
+    flat = torch.cat([indices[k].reshape(len(indices[k]), -1).long() for k in keys]).tolist()
+    out, start = {}, 0
+    for k in keys:
+        n = len(indices[k])
+        out[k] = flat[start : start + n]
+        start += n
+    return out
+
+
+class SampledSum(Mixer):
+    """Only the sampled ops run (GDAS one-hot samples, Gumbel-top-k sub-graphs, random single paths).
+
+    Given a `SampledRow` (the weights come as `SampledWeights`), the edge computes
+    Σ_{i chosen} w_i · op_i(x), plus, with `add_unchosen`, Σ_{i unchosen} w_i (zero-valued under a
+    straight-through one-hot, as in xautodl's `forward_gdas`, so gradient reaches every α entry), with no
+    host synchronisation. A plain weight row (metrics that differentiate w.r.t. detached weight copies)
+    gets the exact dense weighted sum over every op instead: the same value for a one-hot row, all ops run.
     """
 
     name = "sampled_sum"
 
-    def __call__(self, x: Tensor, edge: MixedEdge, weights: Tensor) -> Tensor:
-        chosen = (weights.detach() != 0).nonzero().flatten().tolist()
+    def __call__(self, x: Tensor, edge: MixedEdge, weights: Tensor | SampledRow) -> Tensor:
+        if not isinstance(weights, SampledRow):
+            return super().__call__(x, edge, weights)
+        w, chosen = weights.weights, weights.chosen
         out: Tensor = edge.output_like(x)
         for i in chosen:
             if i not in edge.zero_ops:
-                out = out + weights[i] * edge.ops[i](x)
-        unchosen = [i for i in range(len(edge.ops)) if i not in chosen]
-        if unchosen:
-            out = out + weights[unchosen].sum()
+                out = out + w[i] * edge.ops[i](x)
+        if weights.add_unchosen:
+            unchosen = [w[i] for i in range(len(edge.ops)) if i not in chosen]  # views: no index transfer
+            if unchosen:
+                out = out + torch.stack(unchosen).sum()
         return out
 
 

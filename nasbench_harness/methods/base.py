@@ -168,30 +168,31 @@ class Method:
         logits = self.net(x, self.mixing_weights() if weights is None else weights)
         return self.criterion(logits, y), logits
 
-    def weight_step(self, batch: Batch) -> StepFigures:
+    def weight_step(self, batch: Batch, weights: MixingWeights | None = None) -> StepFigures:
         """SGD on the network weights with gradient-norm clipping.
 
         `train.clip_scope == "weights"` (DARTS): α gradients are not computed. "all" (xautodl's NB201
         scripts, DARTS-V1.py lines 53-58, DARTS-V2.py lines 162-166): as there, the training loss also
         back-propagates into α, adding to the gradient α still holds from the last α step (their weight
         optimiser does not zero it), and the clip measures the norm over weights and α together; only the
-        weights step, and the next α step starts from a zeroed gradient."""
+        weights step, and the next α step starts from a zeroed gradient. `weights`: the mixing to train
+        with (a sampling method's draw), None: `mixing_weights()`."""
         self.w_optimizer.zero_grad(set_to_none=True)
-        loss, logits = self.forward_loss(batch)
-        weights = self.net.weight_parameters()
-        clipped = weights
+        loss, logits = self.forward_loss(batch, weights)
+        params = self.net.weight_parameters()
+        clipped = params
         if self.config.train.clip_scope == "all" and self.learns_alphas:
-            clipped = weights + self.arch_parameters()
+            clipped = params + self.arch_parameters()
         loss.backward(inputs=clipped)
         if self.config.train.grad_clip is not None:
             nn.utils.clip_grad_norm_([p for p in clipped if p.grad is not None], self.config.train.grad_clip)
         self.w_optimizer.step()
         return {"train_loss": loss.detach(), "train_acc": accuracy(logits, batch[1])}
 
-    def first_order_alpha_step(self, batch: Batch) -> StepFigures:
+    def first_order_alpha_step(self, batch: Batch, weights: MixingWeights | None = None) -> StepFigures:
         """Adam on α with the validation-loss gradient at the current weights (weight grads skipped)."""
         self.a_optimizer.zero_grad(set_to_none=True)
-        loss, logits = self.forward_loss(batch)
+        loss, logits = self.forward_loss(batch, weights)
         loss.backward(inputs=self.arch_parameters())
         self.a_optimizer.step()
         return {"valid_loss": loss.detach(), "valid_acc": accuracy(logits, batch[1])}

@@ -29,7 +29,7 @@ from nasbench_harness.config import RunConfig
 from nasbench_harness.data import eval_batches
 from nasbench_harness.data.pipeline import epoch_generator
 from nasbench_harness.methods.base import Batch, Method, StepFigures, accuracy_on, register_method
-from nasbench_harness.mixing import Mixer, SampledSum
+from nasbench_harness.mixing import Mixer, SampledSum, SampledWeights
 from nasbench_harness.spaces import Genotype, Supernet
 from nasbench_harness.spaces.genotype import DartsGenotype
 from nasbench_harness.spaces.space import DartsFamilySpace, SearchSpace
@@ -81,6 +81,17 @@ def arch_weights(space: SearchSpace, arch: Arch, like: Tensor) -> dict[str, Tens
     return weights
 
 
+def arch_sampled(space: SearchSpace, arch: Arch, like: Tensor) -> dict[str, SampledWeights]:
+    """`arch_weights` with each edge's sampled op index on the host, so `SampledSum` runs it without a sync."""
+    sampled = {}
+    for cell_type, weights in arch_weights(space, arch, like).items():
+        chosen: list[list[int]] = [[] for _ in range(len(weights))]
+        for edge, op in arch[cell_type]:
+            chosen[edge].append(op)
+        sampled[cell_type] = SampledWeights(weights, chosen)
+    return sampled
+
+
 def arch_genotype(space: SearchSpace, arch: Arch) -> Genotype:
     """The sampled cell itself. DARTS family: its (op, input) pairs as drawn, `none` kept (deriving from
     the one-hot weights would drop a `none` edge, since derivation skips `none`); otherwise by argmax."""
@@ -114,9 +125,9 @@ class RandomWS(Method):
         self.current: Arch = sample_arch(self.space, torch.Generator().manual_seed(config.seed))
         self.selection: dict[str, Any] | None = None
 
-    def mixing_weights(self) -> dict[str, Tensor]:
+    def mixing_weights(self) -> dict[str, SampledWeights]:
         """The step's sample while training; the selected architecture once there is one."""
-        return arch_weights(self.space, self.current, self.net.arch_parameters()[0])
+        return arch_sampled(self.space, self.current, self.net.arch_parameters()[0])
 
     def step(self, train: Batch, valid: Batch) -> StepFigures:
         self.current = sample_arch(self.space)
@@ -127,7 +138,7 @@ class RandomWS(Method):
             self.select()
 
     def accuracy(self, arch: Arch, batches: list[Batch]) -> float:
-        return accuracy_on(self.net, batches, arch_weights(self.space, arch, self.net.arch_parameters()[0]))
+        return accuracy_on(self.net, batches, arch_sampled(self.space, arch, self.net.arch_parameters()[0]))
 
     def select(self) -> None:
         """Their protocol: `eval_archs` samples on a few validation batches, the `top_k` on all of it."""

@@ -25,6 +25,7 @@ from torch.nn import functional as F
 
 from nasbench_harness.metrics.base import EpochState, register_epoch_metric
 from nasbench_harness.metrics.hessian import _measurement
+from nasbench_harness.mixing import weight_matrix, with_matrix
 from nasbench_harness.spaces import Supernet
 from nasbench_harness.spaces.supernet import MixingWeights
 
@@ -54,9 +55,10 @@ def mean_pairwise_cosine(grads: Sequence[Tensor]) -> float | None:
 
 def per_cell_gradients(net: Supernet, batch: tuple[Tensor, Tensor], weights: MixingWeights | None) -> list[Tensor]:
     """g_l = ∂L/∂A_l for every searched cell, A_l a detached copy of cell l's mixing weights."""
-    copies = [w.detach().clone().requires_grad_() for w in net.per_cell(weights)]
+    cells = net.per_cell(weights)
+    copies = [weight_matrix(w).detach().clone().requires_grad_() for w in cells]
     x, y = batch
-    loss = F.cross_entropy(net(x, copies), y)
+    loss = F.cross_entropy(net(x, [with_matrix(w, c) for w, c in zip(cells, copies)]), y)
     return list(torch.autograd.grad(loss, copies, allow_unused=True, materialize_grads=True))
 
 
