@@ -29,6 +29,7 @@ HESSIAN_VECTOR_PRODUCT = "finite difference, R=0.01/|v|"
 class Darts(Method):
     #: The original code's step order per space, where it is not α first.
     original_step_order: ClassVar[dict[str, str]] = {"nb201": "weights_first"}
+    capturable: ClassVar[bool] = True
 
     @property
     def step_order(self) -> str:
