@@ -8,8 +8,8 @@ protocol on full CIFAR-10 (`steps.steps_per_epoch`): an extrapolation, not a mea
 evaluation and metrics are not in it).
 
 Peak memory is measured in a fresh subprocess per variant, so variants cannot inflate each other's peaks:
-CPU, the growth of the peak resident set (`getrusage` maxrss) from before the network is built to after the
-steps (Python heap tracers do not see torch's allocations); CUDA, `torch.cuda.max_memory_allocated`.
+CPU, the growth of the peak resident set (`VmHWM`, else `getrusage` maxrss) from before the network is built to after the
+steps (`VmHWM`; Python heap tracers do not see torch's allocations); CUDA, `torch.cuda.max_memory_allocated`.
 """
 
 from __future__ import annotations
@@ -77,8 +77,16 @@ def time_interleaved(steps: dict[str, S.Step], rounds: int) -> dict[str, list[fl
 
 
 def _max_rss_bytes() -> int:
-    # Linux reports kilobytes, macOS bytes.
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    """This process's peak resident set. Linux: VmHWM, which exec resets (getrusage's maxrss is inherited
+    from the parent across fork and exec, so a child of a large process would report the parent's peak)."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # kilobytes on Linux, bytes on macOS
     return rss if sys.platform == "darwin" else rss * 1024
 
 
@@ -138,6 +146,8 @@ def bench(
     torch.set_num_threads(threads)
     try:
         chosen = variants(methods, spaces)
+        # Memory first, while this process is small (its children start from nothing of it either way).
+        peaks = {v.name: peak_memory(v, device, profile, threads) if memory else None for v in chosen}
         built = {v.name: build_step(v, device, profile) for v in chosen}
         seconds = time_interleaved(built, rounds)
     finally:
@@ -158,7 +168,7 @@ def bench(
             "step_seconds_all": seconds[v.name],
             "steps_per_epoch": per_epoch,
             "epoch_seconds_extrapolated": best * per_epoch,
-            "peak_memory_bytes": peak_memory(v, device, profile, threads) if memory else None,
+            "peak_memory_bytes": peaks[v.name],
         }
         if not v.reference and (v.method, v.space) in S.REFERENCES:
             row["speedup_vs_xautodl"] = min(seconds[Variant(v.method, v.space, True).name]) / best

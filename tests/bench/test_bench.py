@@ -65,9 +65,10 @@ def test_bench_cli_times_the_methods_own_step_interleaved_with_xautodl(tmp_path,
 
 
 def test_peak_memory_is_measured_in_a_fresh_process() -> None:
-    variant = measure.Variant("darts", "nb201")
-    peak = measure.peak_memory(variant, CPU, "tiny", threads=1)
-    assert isinstance(peak, int) and peak >= 0
+    big = torch.ones(2**28)  # 1 GiB: this process's peak must not hide the child's (getrusage would)
+    del big
+    peak = measure.peak_memory(measure.Variant("darts", "nb201"), CPU, "tiny", threads=1)
+    assert isinstance(peak, int) and peak > 0
 
 
 def test_peak_memory_subprocess_failure_is_reported(monkeypatch) -> None:
