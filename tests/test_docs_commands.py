@@ -45,6 +45,7 @@ EXPENSIVE = {
     ("data", "download"): "network access (CI is offline); tests/data/test_data_download.py serves archives locally",
     ("data", "convert-nb201"): "needs an official NAS-Bench-201 file; tests/groundtruth/test_gt_cli.py builds one",
     ("check",): "`--update` rewrites the committed baseline; ci/check_collapse.sh runs the check in CI",
+    ("bench",): "times full-size search steps: minutes; tests/bench/test_bench.py runs it at test size",
 }
 
 PREFIXES = ("nasbench", "python -m", "bash")
