@@ -8,8 +8,8 @@ protocol on full CIFAR-10 (`steps.steps_per_epoch`): an extrapolation, not a mea
 evaluation and metrics are not in it).
 
 Peak memory is measured in a fresh subprocess per variant, so variants cannot inflate each other's peaks:
-CPU, the growth of the peak resident set (`VmHWM`, else `getrusage` maxrss) from before the network is built to after the
-steps (`VmHWM`; Python heap tracers do not see torch's allocations); CUDA, `torch.cuda.max_memory_allocated`.
+CPU, the growth of the peak resident set (`VmHWM`, else `getrusage` maxrss) from before the network is built
+to after the steps (Python heap tracers do not see torch's allocations); CUDA, `torch.cuda.max_memory_allocated`.
 """
 
 from __future__ import annotations
