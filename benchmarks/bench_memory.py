@@ -32,6 +32,12 @@ CONFIGS: list[tuple[str, dict[str, Any]]] = [
     ("msg_das", {"k": 2}),
     ("msg_das", {"k": 3}),
     ("msg_das", {"k": 4}),
+    ("pc_darts", {"warmup_epochs": 0}),  # after its warm-up: the α step runs too
+    ("drnas", {}),
+    ("drnas", {"k": 4}),  # its DARTS-family partial channels
+    ("sdarts_rs", {}),
+    ("sdarts_adv", {}),
+    ("beta_darts", {}),
 ]
 #: Real-sized search networks per space (DARTS' and NAS-Bench-201's search settings).
 NETWORKS: dict[str, dict[str, Any]] = {

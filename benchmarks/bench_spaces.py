@@ -4,7 +4,8 @@ Run (benchmarks are skipped in the normal test run; never run them next to tests
 
     python -m pytest benchmarks/bench_spaces.py --benchmark-enable --benchmark-only -p no:randomly -s
 
-What is timed is the code that runs: `Method.step` of the registered `darts` method, built as the
+The steps come from `nasbench_harness.bench.steps` (what `nasbench bench` times). What is timed is the code
+that runs: `Method.step` of the registered `darts` method, built as the
 runner builds it (`expand_suite` applies the space's defaults, the supernet comes from the space
 registry with the method's mixer, the method class from the method registry), at full size (C=16;
 NB201 N=5, DARTS space 8 cells), batch 64 of 32x32 inputs. Variants of ours differ only in
@@ -29,107 +30,19 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable
 
 import pytest
 import torch
-from torch import Tensor, nn
-from torch.nn import functional as F
 
-from nasbench_harness.config import SuiteConfig
-from nasbench_harness.methods import get_method_class
-from nasbench_harness.spaces import get_space
-from nasbench_harness.suite_expansion import expand_suite
+from nasbench_harness.bench import steps as S
 
-BATCH, SIZE, CLASSES = 64, 32, 10
 ROUNDS = int(os.environ.get("NASBENCH_BENCH_ROUNDS", "5"))
 THREADS = int(os.environ.get("NASBENCH_BENCH_THREADS", "1"))
 DEVICE = torch.device(os.environ.get("NASBENCH_BENCH_DEVICE", "cpu"))
 #: Suite `network:` options per variant of ours.
 OURS = {"fast": {}, "fused_cf": {"channels_last": False}, "op_by_op": {"fused": False, "channels_last": False}}
 BASELINES = ("xautodl", "op_by_op")
-
-Step = Callable[[], None]
-Batch = tuple[Tensor, Tensor]
-
-
-def batches() -> tuple[Batch, Batch]:
-    g = torch.Generator().manual_seed(0)
-    x_train, x_valid = (torch.randn(BATCH, 3, SIZE, SIZE, generator=g).to(DEVICE) for _ in range(2))
-    y_train, y_valid = (torch.randint(0, CLASSES, (BATCH,), generator=g).to(DEVICE) for _ in range(2))
-    return (x_train, y_train), (x_valid, y_valid)
-
-
-def synchronise() -> None:
-    if DEVICE.type == "cuda":
-        torch.cuda.synchronize(DEVICE)
-
-
-def ours(space: str, network: dict) -> Step:
-    """`Darts.step` on the supernet a `nasbench run` of this suite would build."""
-    suite = SuiteConfig(
-        name="bench",
-        methods=["darts"],
-        spaces=[space],
-        datasets=["cifar10"],
-        seeds=[0],
-        train={"batch_size": BATCH},
-        network=network,
-    )
-    (config,) = expand_suite(suite)
-    cls = get_method_class(config.method)
-    args = cls.Args.model_validate(config.method_args)
-    torch.manual_seed(0)
-    net = get_space(space).build_supernet(num_classes=CLASSES, mixer=cls.mixer(args), **config.network).to(DEVICE)
-    method = cls(net, config, DEVICE)
-    method.set_epoch(0, config.train.lr)
-    net.train()
-    train, valid = batches()
-
-    def step() -> None:
-        method.step(train, valid)
-        synchronise()
-
-    return step
-
-
-def xautodl_step(net: nn.Module, weight_decay: float) -> Step:
-    """xautodl's DARTS-V1 `search_func`: weight step, then α step."""
-    w_optimizer = torch.optim.SGD(net.get_weights(), 0.025, momentum=0.9, weight_decay=weight_decay, nesterov=True)
-    a_optimizer = torch.optim.Adam(net.get_alphas(), lr=3e-4, betas=(0.5, 0.999), weight_decay=1e-3)
-    (base_inputs, base_targets), (arch_inputs, arch_targets) = batches()
-    net.train()
-
-    def step() -> None:
-        w_optimizer.zero_grad()
-        _, logits = net(base_inputs)
-        base_loss = F.cross_entropy(logits, base_targets)
-        base_loss.backward()
-        nn.utils.clip_grad_norm_(net.parameters(), 5.0)
-        w_optimizer.step()
-        base_loss.item()
-        a_optimizer.zero_grad()
-        _, logits = net(arch_inputs)
-        arch_loss = F.cross_entropy(logits, arch_targets)
-        arch_loss.backward()
-        a_optimizer.step()
-        arch_loss.item()
-        synchronise()
-
-    return step
-
-
-def xautodl(space: str) -> Step:
-    from xautodl.models.cell_operations import DARTS_SPACE, NAS_BENCH_201
-    from xautodl.models.cell_searchs.search_model_darts import TinyNetworkDarts
-    from xautodl.models.cell_searchs.search_model_darts_nasnet import NASNetworkDARTS
-
-    torch.manual_seed(0)
-    if space == "nb201":
-        net = TinyNetworkDarts(16, 5, 4, CLASSES, NAS_BENCH_201, False, False)
-        return xautodl_step(net.to(DEVICE), weight_decay=5e-4)
-    net = NASNetworkDARTS(16, 2, 4, 4, 3, CLASSES, DARTS_SPACE, False, True)
-    return xautodl_step(net.to(DEVICE), weight_decay=3e-4)
+BATCH, SIZE = 64, S.SIZE
 
 
 @pytest.mark.parametrize("space", ["nb201", "darts"])
@@ -137,7 +50,11 @@ def test_search_step(benchmark, space: str) -> None:
     threads = torch.get_num_threads()
     torch.set_num_threads(THREADS)
     try:
-        steps = {"xautodl": xautodl(space), **{name: ours(space, network) for name, network in OURS.items()}}
+        config = S.run_config("darts", space)
+        steps = {
+            "xautodl": S.reference("darts", space, DEVICE, config.train.batch_size),
+            **{name: S.ours(config, DEVICE, network) for name, network in OURS.items()},
+        }
         seconds: dict[str, list[float]] = {name: [] for name in steps}
 
         def one_round() -> None:

@@ -32,6 +32,10 @@ def canonical_hash(payload: Any) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()[:12]
 
 
+#: (section, key, default) of RunConfig keys that enter the config hash only when not at their default.
+HASHED_WHEN_SET = [("train", "precision", "fp32")]
+
+
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -56,6 +60,8 @@ class TrainConfig(Strict):
     #: Parameters the gradient-norm clip measures: the weights (DARTS: α is no nn.Parameter there) or all
     #: `network.parameters()`, α included (xautodl's NB201 scripts), so α's gradients enlarge the norm.
     clip_scope: Literal["weights", "all"] = "weights"
+    #: Arithmetic of the search steps: fp32, or bf16 autocast (an option; changes results, so it is hashed).
+    precision: Literal["fp32", "bf16"] = "fp32"
 
 
 class DataConfig(Strict):
@@ -102,7 +108,13 @@ class RunConfig(Strict):
 
     def config_hash(self) -> str:
         """Hash of every result-changing field (paths and device are not part of a config)."""
-        return canonical_hash(self.model_dump(mode="json"))
+        dump = self.model_dump(mode="json")
+        # Keys added after runs were recorded hash only when set away from their default, so those runs keep
+        # their directories.
+        for section, key, default in HASHED_WHEN_SET:
+            if dump[section].get(key) == default:
+                del dump[section][key]
+        return canonical_hash(dump)
 
     def run_id(self) -> str:
         return f"{self.seed}-{self.config_hash()}"

@@ -46,6 +46,7 @@ EXPENSIVE = {
     ("data", "convert-nb201"): "needs an official NAS-Bench-201 file; tests/groundtruth/test_gt_cli.py builds one",
     ("check",): "`--update` rewrites the committed baseline; ci/check_collapse.sh runs the check in CI",
     ("evaluate",): "a retrain: hours; tests/evaluation/ runs a tiny one and --params-only",
+    ("bench",): "times full-size search steps: minutes; tests/bench/test_bench.py runs it at test size",
 }
 
 PREFIXES = ("nasbench", "python -m", "bash")

@@ -32,6 +32,8 @@ from nasbench_harness.config import RunConfig
 from nasbench_harness.data import Dataset, PairedBatches, dataset_split, eval_batches, load_dataset
 from nasbench_harness.engine import stages
 from nasbench_harness.engine.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from nasbench_harness.engine.fast_path import Stepper
+from nasbench_harness.engine.fast_path import plan as fast_path_plan
 from nasbench_harness.engine.record import FAILED, METADATA, RunLocked, RunRecord
 from nasbench_harness.errors import HarnessError
 from nasbench_harness.methods import EpochDecision, Method, get_method_class
@@ -203,6 +205,8 @@ class SearchRun:
         ).to(self.device)
         self.method: Method = self.method_cls(self.net, config, self.device)
         self.method.batches = self.batches
+        plan = fast_path_plan(self.method, self.device, config.train.precision)
+        self.stepper = Stepper(self.method, self.device, plan)
 
     def _enter_stage(self, index: int, edge_ops: stages.StageOps | None) -> None:
         """Start stage `index` as a fresh search script does: seeded global RNG, new supernet and method."""
@@ -292,6 +296,7 @@ class SearchRun:
             "network": self.net.describe(),
             "method": self.method.describe(),
             **self._stage_metadata(),
+            "fast_path": self.stepper.describe(),
             "metrics": self.config.metrics.model_dump(mode="json"),
             "lr_schedule": "cosine per epoch (CosineAnnealingLR, T_max=epochs; = xautodl's per-step update, warmup 0)",
             "provenance": provenance,
@@ -393,6 +398,7 @@ class SearchRun:
         missing = ground_truth_notice(self.config, self.method.genotype(), self.data_dir, provenance)
         if missing:
             self.report(f"no ground truth for this run (its results will have no true accuracy): {missing}")
+        self.report(self.stepper.plan.notice())
         self.record.write_metadata(self.metadata(provenance))
 
         epoch = next_epoch
@@ -491,7 +497,7 @@ class SearchRun:
         bar = _progress(steps, f"{config.method}/{config.space} seed {config.seed} epoch {epoch}", self.progress)
         figures = EpochFigures()
         for train, valid in self.batches.epoch(epoch):
-            figures.add(self.method.step(train, valid), train_n=len(train[1]), valid_n=len(valid[1]))
+            figures.add(self.stepper(train, valid), train_n=len(train[1]), valid_n=len(valid[1]))
             last_valid = valid
             if bar is not None:
                 bar.update(1)

@@ -62,6 +62,10 @@ class Method:
     split: ClassVar[str | None] = None
     #: False for methods that keep α fixed (random search with weight sharing).
     learns_alphas: ClassVar[bool] = True
+    #: Whether `step` can be captured as one CUDA graph (engine/fast_path.py): no data-dependent control flow,
+    #: no host reads, no random sampling inside the step. Read from the class itself, never inherited, so a
+    #: subclass that changes the step declares it again.
+    capturable: ClassVar[bool] = False
     #: Whether the runner keeps a state snapshot per epoch (methods that roll back need them).
     keeps_snapshots: ClassVar[bool] = False
     #: The `method_args` key a sweep varies (R-DARTS: "strength"); None: not a sweep. A sweep expands into

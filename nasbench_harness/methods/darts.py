@@ -29,6 +29,7 @@ HESSIAN_VECTOR_PRODUCT = "finite difference, R=0.01/|v|"
 class Darts(Method):
     #: The original code's step order per space, where it is not α first.
     original_step_order: ClassVar[dict[str, str]] = {"nb201": "weights_first"}
+    capturable: ClassVar[bool] = True
 
     @property
     def step_order(self) -> str:
@@ -111,20 +112,22 @@ def unrolled_alpha_grad(
 def hessian_vector_product(
     method: Method, weights: list[Tensor], vector: tuple[Tensor, ...], train: Batch, r: float
 ) -> list[Tensor]:
-    """(∇α L_train(w + εv) − ∇α L_train(w − εv)) / 2ε with ε = r/‖v‖."""
+    """(∇α L_train(w + εv) − ∇α L_train(w − εv)) / 2ε with ε = r/‖v‖.
+
+    ε stays a device tensor (the shifts are `w += (±ε)·v`), so the step never waits for the GPU."""
     eps = r / torch.cat([v.flatten() for v in vector]).norm()
     alphas = method.net.arch_parameters()
 
-    def shifted_alpha_grad(sign: float) -> tuple[Tensor, ...]:
+    def shift(scale: Tensor) -> None:
         with torch.no_grad():
-            for w, v in zip(weights, vector):
-                w.add_(v, alpha=sign * eps.item())
+            torch._foreach_add_(weights, torch._foreach_mul(list(vector), scale))
+
+    def shifted_alpha_grad(scale: Tensor) -> tuple[Tensor, ...]:
+        shift(scale)
         loss, _ = method.forward_loss(train)
         return torch.autograd.grad(loss, alphas)
 
-    grads_pos = shifted_alpha_grad(1.0)
-    grads_neg = shifted_alpha_grad(-2.0)
-    with torch.no_grad():
-        for w, v in zip(weights, vector):
-            w.add_(v, alpha=eps.item())
+    grads_pos = shifted_alpha_grad(eps)
+    grads_neg = shifted_alpha_grad(-2.0 * eps)
+    shift(eps)
     return [(p - n) / (2 * eps) for p, n in zip(grads_pos, grads_neg)]

@@ -166,8 +166,8 @@ def _update_running_stats(bns: Sequence[nn.BatchNorm2d], x: Tensor) -> None:
         var, mean = torch.var_mean(x, dim=(0, 2, 3), correction=1)
         for bn in bns:
             bn.num_batches_tracked.add_(1)  # type: ignore[union-attr, operator]
-            tracked = float(bn.num_batches_tracked)  # type: ignore[arg-type]
-            factor = 1.0 / tracked if bn.momentum is None else bn.momentum
+            # As torch's BN: the cumulative average (momentum None) reads the count back; a momentum needs no read.
+            factor = bn.momentum if bn.momentum is not None else 1.0 / float(bn.num_batches_tracked)  # type: ignore[arg-type]
             bn.running_mean.lerp_(mean, factor)  # type: ignore[union-attr]
             bn.running_var.lerp_(var, factor)  # type: ignore[union-attr]
 

@@ -1,0 +1,159 @@
+"""GPU check of the fast path (engine/fast_path.py), at most ~8 minutes on one H100/H200:
+
+1. steps/s of first-order DARTS on NB201 (full size, batch 64): plain eager step, fast path (CUDA graph), each
+   channels-last (the default) and channels-first, and xautodl's TinyNetworkDarts with DARTS-V1's step; the
+   DARTS space (8 cells) plain vs fast vs xautodl's NASNetworkDARTS;
+2. fp32 genotype trajectory of plain vs fast path over 300 steps (6 "epochs" of 50 steps, cosine lr, a
+   genotype per epoch; the last batch of each epoch smaller, so the eager fallback is in the trajectory), and
+   the same for bf16 autocast against fp32;
+3. several seeds sharing the GPU: N = 1, 4, 8 fast-path runs of different seeds replayed in turn in one
+   process (this is NOT packed seeds, which are not built: one graph per run, N graphs in turn);
+4. the 50-epoch time extrapolated: fast step time x 391 steps (25k CIFAR-10 images, batch 64) x 50.
+
+Inputs are synthetic (no dataset on the device machine): fixed random batches per step from a seeded
+generator. Writes $OUT/fast_path.json (commit it as results/benchmarks/fast_path_<gpu>.json).
+
+    OUT=/tmp/out python benchmarks/device/fast_path.py
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from pathlib import Path
+
+import torch
+
+from nasbench_harness.bench import steps as S
+from nasbench_harness.bench.measure import environment
+from nasbench_harness.engine import fast_path
+from nasbench_harness.methods import get_method_class
+from nasbench_harness.spaces import get_space
+
+DEVICE = torch.device("cuda")
+STEPS_PER_EPOCH, EPOCHS = 391, 50
+
+
+def build(space: str, seed: int = 0, precision: str = "fp32", fast: bool = True, **network):
+    config = S.run_config("darts", space)
+    config = config.model_copy(update={"seed": seed, "train": config.train.model_copy(update={"precision": precision})})
+    cls = get_method_class("darts")
+    torch.manual_seed(seed)
+    options = {**config.network, **network}
+    net = get_space(space).build_supernet(num_classes=S.CLASSES, mixer=cls.mixer(cls.Args()), **options).to(DEVICE)
+    method = cls(net, config, DEVICE)
+    plan = fast_path.plan(method, DEVICE, precision) if fast else fast_path.Plan(False, "plain", precision)
+    return method, fast_path.Stepper(method, DEVICE, plan)
+
+
+def batch(step: int, size: int = 64) -> tuple:
+    g = torch.Generator().manual_seed(10_000 + step)
+    x = [torch.randn(size, 3, S.SIZE, S.SIZE, generator=g).to(DEVICE) for _ in range(2)]
+    y = [torch.randint(0, S.CLASSES, (size,), generator=g).to(DEVICE) for _ in range(2)]
+    return (x[0], y[0]), (x[1], y[1])
+
+
+def seconds_per_step(step, steps: int, warmup: int = 5) -> float:
+    for _ in range(warmup):
+        step()
+    torch.cuda.synchronize()
+    start = time.perf_counter()
+    for _ in range(steps):
+        step()
+    torch.cuda.synchronize()
+    return (time.perf_counter() - start) / steps
+
+
+def speed(space: str, steps: int) -> dict:
+    train, valid = batch(0)
+    config = S.run_config("darts", space)
+    out = {"xautodl": seconds_per_step(S.reference("darts", space, DEVICE, 64), steps)}
+    for name, fast, network in (
+        ("plain", False, {}),
+        ("fast", True, {}),
+        ("plain_channels_first", False, {"channels_last": False}),
+        ("fast_channels_first", True, {"channels_last": False}),
+    ):
+        method, stepper = build(space, fast=fast, **network)
+        method.set_epoch(0, config.train.lr)
+        out[name] = seconds_per_step(lambda stepper=stepper: stepper(train, valid), steps)
+        out[f"{name}_describe"] = stepper.describe()
+    for name in ("plain", "fast", "plain_channels_first", "fast_channels_first"):
+        out[f"{name}_speedup_vs_xautodl"] = out["xautodl"] / out[name]
+    return out
+
+
+def trajectory(precision: str, fast: bool, epochs: int = 6, steps: int = 50) -> dict:
+    method, stepper = build("nb201", precision=precision, fast=fast)
+    genotypes, alphas, losses = [], [], []
+    for epoch in range(epochs):
+        method.set_epoch(epoch, S.run_config("darts", "nb201").train.lr * (1 + math.cos(math.pi * epoch / epochs)) / 2)
+        total = torch.zeros((), device=DEVICE)
+        for i in range(steps):
+            train, valid = batch(epoch * steps + i, size=64 if i < steps - 1 else 40)
+            total += stepper(train, valid)["train_loss"]
+        losses.append(float(total / steps))
+        genotypes.append(str(method.genotype()))
+        alphas.append([a.detach().float().cpu() for a in method.net.arch_parameters()])
+    return {"genotypes": genotypes, "alphas": alphas, "losses": losses, "describe": stepper.describe()}
+
+
+def compare(a: dict, b: dict) -> dict:
+    return {
+        "same_genotypes_per_epoch": a["genotypes"] == b["genotypes"],
+        "epochs_with_same_genotype": sum(x == y for x, y in zip(a["genotypes"], b["genotypes"])),
+        "max_abs_alpha_difference": max(
+            float((x - y).abs().max()) for xs, ys in zip(a["alphas"], b["alphas"]) for x, y in zip(xs, ys)
+        ),
+        "losses": [a["losses"], b["losses"]],
+    }
+
+
+def shared(n: int, steps: int) -> dict:
+    runs = [build("nb201", seed=seed) for seed in range(n)]
+    for method, _ in runs:
+        method.set_epoch(0, 0.025)
+    train, valid = batch(0)
+
+    def round_() -> None:
+        for _, stepper in runs:
+            stepper(train, valid)
+
+    per_round = seconds_per_step(round_, steps)
+    return {"runs": n, "seconds_per_round": per_round, "steps_per_second_total": n / per_round}
+
+
+def main() -> None:
+    out_dir = Path(os.environ.get("OUT", "/tmp/fast_path"))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    report: dict = {"environment": environment(DEVICE, torch.get_num_threads())}
+    started = time.perf_counter()
+
+    def save() -> None:
+        report["wall_seconds"] = time.perf_counter() - started
+        text = json.dumps(report, indent=2, default=str) + "\n"
+        (out_dir / "fast_path.json").write_text(text)
+
+    report["nb201_speed"] = speed("nb201", steps=50)
+    nb = report["nb201_speed"]
+    report["nb201_50_epochs_extrapolated_seconds"] = {
+        k: nb[k] * STEPS_PER_EPOCH * EPOCHS for k in ("xautodl", "plain", "fast", "fast_channels_first")
+    }
+    save()
+    plain, fast = trajectory("fp32", fast=False), trajectory("fp32", fast=True)
+    report["fp32_plain_vs_fast"] = compare(plain, fast)
+    report["fp32_fast_describe"] = fast["describe"]
+    save()
+    report["bf16_vs_fp32_plain"] = compare(plain, trajectory("bf16", fast=False))
+    save()
+    report["shared_gpu"] = [shared(n, steps=20) for n in (1, 4, 8)]
+    save()
+    report["darts_speed"] = speed("darts", steps=10)
+    save()
+    print(json.dumps({k: v for k, v in report.items() if k != "environment"}, indent=1, default=str)[:6000])
+
+
+if __name__ == "__main__":
+    main()
