@@ -190,17 +190,27 @@ class Stepper:
         return {k: v.clone() if isinstance(v, Tensor) else v for k, v in self._outputs.items()}
 
     def _prepare(self) -> None:
-        """Static gradient buffers (in-place zero_grad) and, on CUDA, Adam's device-side step counter (torch
-        allows `capturable` on accelerators only; the CPU stand-in keeps Adam as it is)."""
+        """Static gradient buffers (in-place zero_grad) and Adam's step counter on the device."""
         for optimizer in (self.method.w_optimizer, self.method.a_optimizer):
             optimizer.zero_grad = _in_place_zero_grad(optimizer)  # type: ignore[method-assign]
-            if isinstance(optimizer, torch.optim.Adam) and self.device.type == "cuda":
-                for group in optimizer.param_groups:
-                    group["capturable"] = True
+        self.restored()
+        self._prepared = True
+
+    def restored(self) -> None:
+        """Adam's `capturable` as this stepper needs it, after its state was loaded: on with CUDA graphs (the
+        step counter on the device), off otherwise. Optimizer.load_state_dict takes the flag from the saved
+        groups, so without this a checkpoint written on the GPU fast path would fail to resume on the CPU or
+        with NASBENCH_FAST_PATH=off (torch allows `capturable` on accelerators only)."""
+        capturable = self.enabled and self.device.type == "cuda"
+        for optimizer in (self.method.w_optimizer, self.method.a_optimizer):
+            if not isinstance(optimizer, torch.optim.Adam):
+                continue
+            for group in optimizer.param_groups:
+                group["capturable"] = capturable
+            if capturable:
                 for state in optimizer.state.values():
                     if "step" in state:
                         state["step"] = torch.as_tensor(state["step"], dtype=torch.float32, device=self.device)
-        self._prepared = True
 
     def _check_all_gradients(self) -> None:
         missing = [

@@ -334,6 +334,7 @@ class SearchRun:
             self.finished_stages = list(payload["finished_stages"])
         self.net.load_state_dict(payload["net"])
         self.method.load_state_dict(payload["method"])
+        self.stepper.restored()
         set_rng_state(payload["rng"])
 
     def _snapshot_path(self, epoch: int) -> Path:

@@ -133,3 +133,16 @@ def test_a_cpu_run_says_the_fast_path_is_off_and_records_it(tmp_path, reference_
     assert len(notices) == 1 and "device cpu" in notices[0], messages
     metadata = json.loads((outcome.directory / "metadata.json").read_text())
     assert metadata["fast_path"]["enabled"] is False and metadata["fast_path"]["mode"] == "eager"
+
+
+def test_a_checkpoint_from_the_cuda_fast_path_resumes_on_the_cpu() -> None:
+    """Adam's `capturable` flag travels in its state dict: a run resumed without CUDA graphs turns it off."""
+    saved = tiny_method("darts", "nb201")
+    for group in saved.a_optimizer.param_groups:
+        group["capturable"] = True  # as the GPU fast path saves it
+    resumed = tiny_method("darts", "nb201")
+    resumed.load_state_dict(saved.state_dict())
+    stepper = fast_path.Stepper(resumed, CPU, fast_path.plan(resumed, CPU))
+    stepper.restored()
+    assert all(not group["capturable"] for group in resumed.a_optimizer.param_groups)
+    stepper(random_batch(0), random_batch(1))
