@@ -66,20 +66,37 @@ def tiny_method(
     )
     planned = stages.plan(cls, config)
     run_config, search_space = config, get_space(space)
+    network = tiny_network(cls, config, planned)
     first = stage if edge_ops is not None else 0
+    previous = None
     for index in range(first, stage + 1):
         if planned is not None:
             run_config = stages.stage_config(config, planned[index])
             edge_ops = planned[index].edge_ops or edge_ops
             search_space = stages.stage_space(get_space(space), edge_ops)
         seed_all(seed)
-        net = search_space.build_supernet(num_classes=10, mixer=cls.mixer(args), **TINY_NETWORK[space])
+        mixer = cls.mixer(cls.Args.model_validate(run_config.method_args))
+        net = search_space.build_supernet(num_classes=10, mixer=mixer, **network)
         method = cls(net, run_config, torch.device("cpu"))
+        if previous is not None:
+            method.carry_over(previous)  # as the runner does at a stage transition
+        previous = method
         if index < stage:
             assert planned is not None, f"{name} declares no stages; it has only stage 0"
             first_epoch(method)
             edge_ops = planned[index + 1].edge_ops or method.next_stage(planned[index + 1]).edge_ops
     return method
+
+
+def tiny_network(cls: type[Method], config: RunConfig, planned: list[stages.Stage] | None) -> dict[str, Any]:
+    """`TINY_NETWORK`, its channels rounded up to a multiple of every stage's partial-channel divisor
+    (DrNAS' k = 6 cannot split 4 channels)."""
+    network = dict(TINY_NETWORK[config.space])
+    configs = [config] if planned is None else [stages.stage_config(config, s) for s in planned]
+    divisor = math.lcm(*(cls.mixer(cls.Args.model_validate(c.method_args)).channel_divisor for c in configs))
+    if "channels" in network and network["channels"] % divisor:
+        network["channels"] = math.lcm(network["channels"], divisor)
+    return network
 
 
 def stage_count(name: str, space: str) -> int:

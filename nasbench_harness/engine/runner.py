@@ -248,7 +248,10 @@ class SearchRun:
             return
         handed = self._next_stage(index)
         self.finished_stages.append(self._stage_record())
+        previous = self.method
         self._enter_stage(index, self.stages[index].edge_ops if handed is None else handed.edge_ops)
+        # Only here, at the transition: on resume the checkpoint already holds the carried-over state.
+        self.method.carry_over(previous)
         self.report(f"stage {self.stages[index].name!r} ({index + 1}/{len(self.stages)}) starts at epoch {epoch}")
 
     def _stage_metadata(self) -> dict[str, Any]:
@@ -489,7 +492,10 @@ class SearchRun:
     def _train_epoch(self, epoch: int, segment: int) -> tuple[dict[str, Any], Any]:
         config = self.method.config  # the run's, or the current stage's (its epochs and overrides)
         stage_epoch = epoch - self._stage_start()
-        lr = cosine_lr(stage_epoch, config.train.epochs, config.train.lr, config.train.lr_min)
+        if self.stages is not None and self.stages[self.stage_index].lr_schedule == "run":
+            lr = cosine_lr(epoch, self._total_epochs(), config.train.lr, config.train.lr_min)
+        else:
+            lr = cosine_lr(stage_epoch, config.train.epochs, config.train.lr, config.train.lr_min)
         self.method.set_epoch(stage_epoch, lr)
         self.net.train()
         start = time.perf_counter()

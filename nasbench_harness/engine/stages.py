@@ -16,7 +16,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from nasbench_harness.config import RunConfig
 from nasbench_harness.errors import HarnessError
@@ -32,7 +32,9 @@ class Stage:
 
     `edge_ops`: the stage's op lists; None = the space's for the first stage, the previous stage's
     `Method.next_stage` for later ones. `network` overrides the run's network options for this stage
-    (cells); `train` overrides `TrainConfig` fields (optimiser settings) for this stage.
+    (cells); `train` overrides `TrainConfig` fields (optimiser settings) and `method_args` the method's
+    arguments for this stage. `lr_schedule`: "stage" restarts the cosine schedule in every stage (over the
+    stage's epochs); "run" continues one cosine over the whole run (a scheduler carried across stages).
     """
 
     name: str
@@ -40,6 +42,8 @@ class Stage:
     network: Mapping[str, Any] = field(default_factory=dict)
     edge_ops: StageOps | None = None
     train: Mapping[str, Any] = field(default_factory=dict)
+    method_args: Mapping[str, Any] = field(default_factory=dict)
+    lr_schedule: Literal["stage", "run"] = "stage"
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -47,6 +51,8 @@ class Stage:
             "epochs": self.epochs,
             "network": dict(self.network),
             "train": dict(self.train),
+            "method_args": dict(self.method_args),
+            "lr_schedule": self.lr_schedule,
             "edge_ops": None if self.edge_ops is None else ops_to_json(self.edge_ops),
         }
 
@@ -118,10 +124,15 @@ def stage_space(space: SearchSpace, edge_ops: StageOps | None) -> SearchSpace:
 
 
 def stage_config(config: RunConfig, stage: Stage) -> RunConfig:
-    """The run's config as the stage's method sees it: the stage's epochs and train/network overrides.
-    (Checkpoints and the run directory keep the run's own config and hash.)"""
+    """The run's config as the stage's method sees it: the stage's epochs and train/network/method_args
+    overrides. (Checkpoints and the run directory keep the run's own config and hash.)"""
     train = config.train.model_validate({**config.train.model_dump(), **stage.train, "epochs": stage.epochs})
-    return config.model_copy(update={"train": train, "network": {**config.network, **stage.network}})
+    update = {
+        "train": train,
+        "network": {**config.network, **stage.network},
+        "method_args": {**config.method_args, **stage.method_args},
+    }
+    return config.model_copy(update=update)
 
 
 def ops_to_json(edge_ops: StageOps) -> dict[str, list[list[str]]]:

@@ -262,6 +262,11 @@ class Method:
         """Called on a finished stage's method: the op lists of `stage` (the next one) from this result."""
         raise NotImplementedError(f"method {self.name!r} declares stages but no next_stage()")
 
+    def carry_over(self, previous: Method) -> None:
+        """Called on a new stage's fresh method with the finished stage's, once, at the transition (never on
+        resume: the checkpoint then holds this stage's state). DrNAS copies and widens the trained weights
+        and carries α here; default: nothing, the stage starts fresh."""
+
 
 def accuracy(logits: Tensor, labels: Tensor) -> Tensor:
     """Top-1 accuracy (%) as a 0-d tensor on the logits' device (no host synchronisation)."""

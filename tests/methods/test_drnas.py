@@ -1,12 +1,32 @@
 """DrNAS' distinguishing mechanics: Dirichlet(ELU(α)+1) samples on the simplex, fresh at every forward,
-with pathwise gradients to the concentrations; the KL regulariser of its code; its per-space defaults."""
+with pathwise gradients to the concentrations; the KL regulariser of its code; its per-space defaults; the
+progressive learning of its DARTS-space code (stage plan, pruning, α and net2wider carry-over, resume)."""
 
 from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
 
-from nasbench_harness.testing import random_batch, tiny_method
+from nasbench_harness.config import RunConfig
+from nasbench_harness.engine.runner import cosine_lr
+from nasbench_harness.errors import HarnessError
+from nasbench_harness.methods.drnas import Drnas, DrnasArgs
+from nasbench_harness.mixing import MixedEdge
+from nasbench_harness.spaces import get_space
+from nasbench_harness.testing import _bits, random_batch, tiny_method
+
+
+def read_rows(directory: Path) -> list[dict[str, Any]]:
+    lines = (directory / "metrics.jsonl").read_text().splitlines()
+    timing = ("train_seconds", "epoch_seconds")
+    return [{k: v for k, v in json.loads(line).items() if k not in timing} for line in lines]
 
 
 @pytest.mark.parametrize("space", ["nb201", "darts", "s1"])
@@ -91,13 +111,192 @@ def test_defaults_per_space_family():
     nb201, darts = expand_suite(suite)
     assert (nb201.train.epochs, nb201.train.batch_size, nb201.train.lr, nb201.train.arch_lr) == (100, 64, 0.025, 3e-4)
     assert (nb201.data.split, nb201.network["track_running_stats"], nb201.train.clip_scope) == ("half", True, "all")
-    assert nb201.method_args == {"reg_type": "l2", "reg_scale": 1e-3, "k": 1, "warmup_epochs": 0}
+    progressive = {"progressive": None, "ks": [6, 4], "num_keep": 4}  # None: on for the DARTS family only
+    assert nb201.method_args == {"reg_type": "l2", "reg_scale": 1e-3, "k": 1, "warmup_epochs": 0, **progressive}
     assert (darts.train.epochs, darts.train.lr, darts.train.lr_min, darts.train.arch_lr) == (50, 0.1, 0.0, 6e-4)
     assert (darts.network["channels"], darts.network["layers"]) == (36, 20)
-    assert darts.method_args == {"reg_type": "l2", "reg_scale": 1e-3, "k": 4, "warmup_epochs": 10}
+    assert darts.method_args == {"reg_type": "l2", "reg_scale": 1e-3, "k": 4, "warmup_epochs": 10, **progressive}
 
 
 def test_partial_channels_on_the_darts_family():
-    method = tiny_method("drnas", "s3", k=4)
+    method = tiny_method("drnas", "s3", k=4, progressive=False)
     assert method.net.mixer.channel_divisor == 4
+    assert [tiny_method("drnas", "s3", stage=i).net.mixer.channel_divisor for i in (0, 1)] == [6, 4]
     assert tiny_method("drnas", "nb201").net.mixer.dense
+
+
+# Progressive learning on the DARTS family (DARTS-space/train_search.py lines 118-159).
+
+
+def run_config(space: str, **update: Any) -> RunConfig:
+    from nasbench_harness.config import SuiteConfig
+    from nasbench_harness.suite_expansion import expand_suite
+
+    suite = {"name": "x", "methods": ["drnas"], "spaces": [space], "datasets": ["cifar10"], "seeds": [0], **update}
+    return expand_suite(SuiteConfig.model_validate(suite))[0]
+
+
+def test_the_stage_plan_is_the_codes():
+    plan = Drnas.stages(run_config("darts"))
+    assert [s.epochs for s in plan] == [25, 25]  # train_epochs = [25, 25] of 50
+    assert [s.method_args["k"] for s in plan] == [6, 4]  # ks = [6, 4]
+    assert [s.lr_schedule for s in plan] == ["run", "run"]  # one cosine, carried by configure_scheduler
+    assert plan[0].edge_ops is None and DrnasArgs().num_keep == 4  # num_keeps = [all, 4]
+    assert Drnas.stages(run_config("nb201")) is None  # 201-space/train_search.py: one stage
+    assert Drnas.stages(run_config("darts", method_args={"progressive": False})) is None
+    with pytest.raises(HarnessError, match="single-stage"):
+        Drnas.stages(run_config("nb201", method_args={"progressive": True}))
+    with pytest.raises(HarnessError, match="network.channels 4 is not divisible.*multiple of 12"):
+        Drnas.stages(run_config("darts", profile="tiny"))
+
+
+def test_pruning_keeps_each_edges_four_ops_of_largest_alpha_in_op_order():
+    method = tiny_method("drnas", "darts")
+    names = method.net.space.edge_ops["normal"][0]
+    row = torch.tensor([0.5, -1.0, 2.0, 0.1, 3.0, -2.0, 1.0, 0.0])  # top 4: columns 4, 2, 6, 0
+    with torch.no_grad():
+        method.net.alphas["normal"].copy_(row.expand_as(method.net.alphas["normal"]))
+    kept = method.next_stage(Drnas.stages(run_config("darts"))[1]).edge_ops["normal"]
+    assert kept[0] == (names[0], names[2], names[4], names[6])
+    assert tiny_method("drnas", "s1").next_stage(None).edge_ops["normal"] == get_space("s1").edge_ops["normal"]
+
+
+def two_stages(space: str) -> tuple[Drnas, Drnas]:
+    """A stage-1 method after one step with random α, and the stage-2 method carried over from it."""
+    first = tiny_method("drnas", space)
+    with torch.no_grad():
+        for a in first.net.alphas.values():
+            a.normal_()
+    first.step(random_batch(0), random_batch(1))
+    second = tiny_method("drnas", space, stage=1, edge_ops=first.next_stage(None).edge_ops)
+    second.carry_over(first)
+    return first, second
+
+
+def test_alpha_and_its_adam_state_are_carried_for_the_kept_ops():
+    first, second = two_stages("darts")
+    assert (first.args.k, second.args.k) == (6, 4)
+    for t, alpha in second.net.alphas.items():
+        old, new = first.net.space.edge_ops[t], second.net.space.edge_ops[t]
+        columns = torch.tensor([[names.index(op) for op in kept] for names, kept in zip(old, new)])
+        torch.testing.assert_close(alpha.detach(), first.net.alphas[t].detach().gather(1, columns), rtol=0, atol=0)
+        before, after = first.a_optimizer.state[first.net.alphas[t]], second.a_optimizer.state[alpha]
+        assert float(after["step"]) == float(before["step"]) == 1.0
+        torch.testing.assert_close(after["exp_avg_sq"], before["exp_avg_sq"].gather(1, columns), rtol=0, atol=0)
+
+
+def extra_sources(new: torch.Tensor, dim: int, old_size: int) -> list[int]:
+    """For each slice of `new` past `old_size` along `dim`, the index of the existing slice it copies."""
+    sources = []
+    for r in range(old_size, new.shape[dim]):
+        extra = new.select(dim, r)
+        matches = [i for i in range(old_size) if torch.equal(new.select(dim, i), extra)]
+        assert matches, f"extra channel {r} copies no existing channel"
+        sources.append(matches[0])
+    return sources
+
+
+@pytest.mark.parametrize("space", ["darts", "s3"])
+def test_net2wider_copies_the_trained_weights_and_momentum(space):
+    first, second = two_stages(space)
+    old, new = first.net.state_dict(), second.net.state_dict()
+    momenta = first.w_optimizer.state
+    old_momentum = {n: momenta[p]["momentum_buffer"] for n, p in first.net.named_parameters() if p in momenta}
+    assert old_momentum
+    new_params = dict(second.net.named_parameters())
+    seps = 0
+    for name, edge in ((n, m) for n, m in second.net.named_modules() if isinstance(m, MixedEdge)):
+        old_edge = first.net.get_submodule(name)
+        for j, op_name in enumerate(edge.op_names):
+            i = old_edge.op_names.index(op_name)
+            for key, value in edge.ops[j].state_dict().items():
+                before = old[f"{name}.ops.{i}.{key}"]
+                if value.dim() == 0:
+                    continue
+                assert value.shape[0] > before.shape[0], f"{name} {op_name} {key} not widened"
+                head = value[tuple(slice(0, n) for n in before.shape)]
+                torch.testing.assert_close(head, before, rtol=0, atol=0)  # the trained channels, as they were
+                extra_sources(value, 0, before.shape[0])
+                momentum = old_momentum.get(f"{name}.ops.{i}.{key}")
+                if momentum is not None:
+                    buffer = second.w_optimizer.state[new_params[f"{name}.ops.{j}.{key}"]]["momentum_buffer"]
+                    torch.testing.assert_close(buffer[tuple(slice(0, n) for n in before.shape)], momentum)
+            if op_name.startswith("sep_conv"):  # depthwise → pointwise: the same channels copied
+                seps += 1
+                op, old_op = edge.ops[j], old_edge.ops[i]
+                depthwise = extra_sources(op[1].weight.detach(), 0, old_op[1].weight.shape[0])
+                pointwise_in = extra_sources(op[2].weight.detach(), 1, old_op[2].weight.shape[1])
+                assert depthwise == pointwise_in
+    assert seps > 0
+    for key, value in new.items():
+        if ".edges." not in key and not key.startswith("alphas."):
+            torch.testing.assert_close(value, old[key], rtol=0, atol=0)  # stem, preprocessing, classifier
+
+
+#: A subprocess running the RunConfig in argv[1] into argv[2], SIGKILLed at the argv[4]-th DrNAS step
+#: (1-based; 0: never).
+KILLED_AT_STEP = """
+import os, signal, sys
+from pathlib import Path
+import torch
+torch.set_num_threads(1)
+from nasbench_harness.config import RunConfig
+from nasbench_harness.engine.runner import cosine_lr
+from nasbench_harness.engine.runner import execute
+from nasbench_harness.methods.drnas import Drnas
+
+kill_at, calls = int(sys.argv[4]), [0]
+original = Drnas.step
+
+def step(self, train, valid):
+    calls[0] += 1
+    if calls[0] == kill_at:
+        os.kill(os.getpid(), signal.SIGKILL)
+    return original(self, train, valid)
+
+Drnas.step = step
+config = RunConfig.model_validate_json(Path(sys.argv[1]).read_text())
+execute(config, Path(sys.argv[2]), Path(sys.argv[3]), torch.device("cpu"), progress=False)
+"""
+
+
+def run_killable(config_file: Path, results: Path, data_dir: Path, kill_at: int) -> int:
+    env = {**os.environ, "NASBENCH_OFFLINE": "1"}
+    command = [sys.executable, "-c", KILLED_AT_STEP, str(config_file), str(results), str(data_dir), str(kill_at)]
+    return subprocess.run(command, env=env, capture_output=True, timeout=300).returncode
+
+
+def test_a_run_killed_at_the_start_of_stage_2_resumes_to_the_uninterrupted_result(tmp_path, reference_data_dir):
+    """The checkpoint after the transition holds the carried-over stage 2; resuming it carries nothing
+    again. The learning rate is one cosine over both stages."""
+    config = run_config(
+        "s3",
+        profile="tiny",
+        train={"epochs": 2},
+        network={"channels": 12},
+        method_args={"warmup_epochs": 0},
+        metrics={"ground_truth": False},
+    )
+    config_file = tmp_path / "config.json"
+    config_file.write_text(config.model_dump_json())
+    assert run_killable(config_file, tmp_path / "straight", reference_data_dir, 0) == 0
+    straight = tmp_path / "straight" / config.relative_dir()
+    steps = read_rows(straight)[0]["steps"]
+    assert run_killable(config_file, tmp_path / "resumed", reference_data_dir, steps + 1) == -9
+    resumed = tmp_path / "resumed" / config.relative_dir()
+    assert [r["epoch"] for r in read_rows(resumed)] == [0]
+    transition = torch.load(resumed / "checkpoint.pt", weights_only=True)  # stage 2, as the carry-over left it
+    assert transition["stage"] == 1
+    assert run_killable(config_file, tmp_path / "resumed", reference_data_dir, 0) == 0
+
+    rows = read_rows(straight)
+    assert rows == read_rows(resumed)
+    assert [(r["stage"], r["stage_epoch"]) for r in rows] == [(0, 0), (1, 0)]
+    assert [r["lr"] for r in rows] == [cosine_lr(e, 2, config.train.lr, config.train.lr_min) for e in range(2)]
+    final = [torch.load(d / "checkpoint.pt", weights_only=True)["net"] for d in (straight, resumed)]
+    assert final[0].keys() == final[1].keys()
+    assert all(_bits(final[0][k]) == _bits(final[1][k]) for k in final[0])
+    result = json.loads((straight / "result.json").read_text())
+    assert [len(ops) for ops in result["stages"][1]["edge_ops"]["normal"]] == [3] * 14  # s3: 3 ops, all kept
+    for t, alpha in result["stages"][0]["alphas"].items():  # stage 1's final α, carried into stage 2
+        assert transition["net"][f"alphas.{t}"].tolist() == alpha
