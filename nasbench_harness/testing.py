@@ -290,9 +290,12 @@ runner.execute(config, Path(sys.argv[2]), Path(sys.argv[3]), torch.device("cpu")
 TIMING_KEYS = frozenset({"train_seconds", "epoch_seconds", "eigenvalue_seconds"})
 
 
-def kill_resume_config(name: str, space: str, **method_args: Any) -> RunConfig:
+def kill_resume_config(
+    name: str, space: str, network: dict[str, Any] | None = None, **method_args: Any
+) -> RunConfig:
     """A 2-epoch `tiny` run of the method as a suite expands it (its first argument set), with the fast
-    eigenvalue every epoch (methods that decide on it need it on) and no ground truth."""
+    eigenvalue every epoch (methods that decide on it need it on) and no ground truth; `network` overrides
+    the profile's network (progressive DrNAS needs channels divisible by each stage's k)."""
     from nasbench_harness.config import SuiteConfig
     from nasbench_harness.suite_expansion import expand_suite
 
@@ -307,6 +310,7 @@ def kill_resume_config(name: str, space: str, **method_args: Any) -> RunConfig:
             "train": {"epochs": 2},
             "metrics": {"eigenvalue": "fast", "eigenvalue_every": 1, "ground_truth": False},
             "method_args": method_args,
+            **({"network": network} if network else {}),
         }
     )
     return expand_suite(suite)[0]
