@@ -267,6 +267,39 @@ def _first_difference(a: dict[str, object], b: dict[str, object]) -> str:
 
 #: A subprocess: the run configured in argv[1] (RunConfig JSON), into argv[2], data from argv[3], that
 #: SIGKILLs itself the moment its first epoch's checkpoint is on disk.
+#: A subprocess running the RunConfig in argv[1] into argv[2] (data in argv[3]), SIGKILLed at the argv[4]-th
+#: call of its method's `step` (1-based; 0: never): kills at any point of a run, a stage change included.
+KILLED_AT_STEP = """
+import os, signal, sys
+from pathlib import Path
+import torch
+torch.set_num_threads(1)
+from nasbench_harness.config import RunConfig
+from nasbench_harness.engine.runner import execute
+from nasbench_harness.methods import get_method_class
+
+config = RunConfig.model_validate_json(Path(sys.argv[1]).read_text())
+cls = get_method_class(config.method)
+kill_at, calls, original = int(sys.argv[4]), [0], cls.step
+
+def step(self, train, valid):
+    calls[0] += 1
+    if calls[0] == kill_at:
+        os.kill(os.getpid(), signal.SIGKILL)
+    return original(self, train, valid)
+
+cls.step = step
+execute(config, Path(sys.argv[2]), Path(sys.argv[3]), torch.device("cpu"), progress=False)
+"""
+
+
+def run_killed_at_step(config_file: Path, results: Path, data_dir: Path, kill_at: int) -> int:
+    """Run the config in `config_file` in a subprocess, SIGKILLed at step `kill_at` (0: never); its return code."""
+    env = {**os.environ, "NASBENCH_OFFLINE": "1"}
+    command = [sys.executable, "-c", KILLED_AT_STEP, str(config_file), str(results), str(data_dir), str(kill_at)]
+    return subprocess.run(command, env=env, capture_output=True, timeout=300).returncode
+
+
 KILLED_AFTER_FIRST_CHECKPOINT = """
 import os, signal, sys
 from pathlib import Path
@@ -290,9 +323,7 @@ runner.execute(config, Path(sys.argv[2]), Path(sys.argv[3]), torch.device("cpu")
 TIMING_KEYS = frozenset({"train_seconds", "epoch_seconds", "eigenvalue_seconds"})
 
 
-def kill_resume_config(
-    name: str, space: str, network: dict[str, Any] | None = None, **method_args: Any
-) -> RunConfig:
+def kill_resume_config(name: str, space: str, network: dict[str, Any] | None = None, **method_args: Any) -> RunConfig:
     """A 2-epoch `tiny` run of the method as a suite expands it (its first argument set), with the fast
     eigenvalue every epoch (methods that decide on it need it on) and no ground truth; `network` overrides
     the profile's network (progressive DrNAS needs channels divisible by each stage's k)."""

@@ -5,9 +5,6 @@ SIGKILLed in stage 2 resumes to the uninterrupted result."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +21,7 @@ from nasbench_harness.methods.base import METHODS
 from nasbench_harness.methods.darts import Darts
 from nasbench_harness.spaces import get_space
 from nasbench_harness.suite_expansion import expand_suite
-from nasbench_harness.testing import _bits
+from nasbench_harness.testing import _bits, run_killed_at_step
 
 TIMING = {"train_seconds", "epoch_seconds"}
 
@@ -133,38 +130,6 @@ def test_stage_plans_are_checked():
     assert [stages.stage_at([Stage("a", 3), Stage("b", 2)], e) for e in range(6)] == [0, 0, 0, 1, 1, 1]
 
 
-#: A subprocess running the suite-expanded StacNAS config in argv[1] into argv[2], SIGKILLed at the
-#: argv[4]-th search step (1-based; 0: never).
-KILLED_AT_STEP = """
-import os, signal, sys
-from pathlib import Path
-import torch
-torch.set_num_threads(1)
-from nasbench_harness.config import RunConfig
-from nasbench_harness.engine.runner import execute
-from nasbench_harness.methods.stacnas import StacNAS
-
-kill_at, calls = int(sys.argv[4]), [0]
-original = StacNAS.step
-
-def step(self, train, valid):
-    calls[0] += 1
-    if calls[0] == kill_at:
-        os.kill(os.getpid(), signal.SIGKILL)
-    return original(self, train, valid)
-
-StacNAS.step = step
-config = RunConfig.model_validate_json(Path(sys.argv[1]).read_text())
-execute(config, Path(sys.argv[2]), Path(sys.argv[3]), torch.device("cpu"), progress=False)
-"""
-
-
-def run_killable(config_file: Path, results: Path, data_dir: Path, kill_at: int) -> int:
-    env = {**os.environ, "NASBENCH_OFFLINE": "1"}
-    command = [sys.executable, "-c", KILLED_AT_STEP, str(config_file), str(results), str(data_dir), str(kill_at)]
-    return subprocess.run(command, env=env, capture_output=True, timeout=300).returncode
-
-
 @pytest.fixture(scope="module")
 def uninterrupted(tmp_path_factory: pytest.TempPathFactory, reference_data_dir: Path) -> tuple[RunConfig, Path, Path]:
     """A tiny StacNAS run on NB201 (2 stages of 2 epochs), uninterrupted: its config file and directory."""
@@ -172,7 +137,7 @@ def uninterrupted(tmp_path_factory: pytest.TempPathFactory, reference_data_dir: 
     config = tiny_config("stacnas", "nb201")
     config_file = work / "config.json"
     config_file.write_text(config.model_dump_json())
-    assert run_killable(config_file, work / "straight", reference_data_dir, 0) == 0
+    assert run_killed_at_step(config_file, work / "straight", reference_data_dir, 0) == 0
     return config, config_file, work / "straight" / config.relative_dir()
 
 
@@ -187,11 +152,11 @@ def test_a_run_killed_in_stage_2_resumes_to_the_uninterrupted_result(
     uninterrupted, tmp_path, reference_data_dir, kill_at, rows_before
 ):
     config, config_file, straight = uninterrupted
-    assert run_killable(config_file, tmp_path / "resumed", reference_data_dir, kill_at) == -9
+    assert run_killed_at_step(config_file, tmp_path / "resumed", reference_data_dir, kill_at) == -9
     directory = tmp_path / "resumed" / config.relative_dir()
     assert [r["epoch"] for r in rows(directory)] == rows_before
     assert not (directory / "result.json").exists()
-    assert run_killable(config_file, tmp_path / "resumed", reference_data_dir, 0) == 0
+    assert run_killed_at_step(config_file, tmp_path / "resumed", reference_data_dir, 0) == 0
 
     assert rows(straight) == rows(directory)
     assert [r["stage"] for r in rows(directory)] == [0, 0, 1, 1]

@@ -5,9 +5,6 @@ progressive learning of its DARTS-space code (stage plan, pruning, α and net2wi
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +17,7 @@ from nasbench_harness.errors import HarnessError
 from nasbench_harness.methods.drnas import Drnas, DrnasArgs
 from nasbench_harness.mixing import MixedEdge
 from nasbench_harness.spaces import get_space
-from nasbench_harness.testing import _bits, random_batch, tiny_method
+from nasbench_harness.testing import _bits, random_batch, run_killed_at_step, tiny_method
 
 
 def read_rows(directory: Path) -> list[dict[str, Any]]:
@@ -233,39 +230,6 @@ def test_net2wider_copies_the_trained_weights_and_momentum(space):
             torch.testing.assert_close(value, old[key], rtol=0, atol=0)  # stem, preprocessing, classifier
 
 
-#: A subprocess running the RunConfig in argv[1] into argv[2], SIGKILLed at the argv[4]-th DrNAS step
-#: (1-based; 0: never).
-KILLED_AT_STEP = """
-import os, signal, sys
-from pathlib import Path
-import torch
-torch.set_num_threads(1)
-from nasbench_harness.config import RunConfig
-from nasbench_harness.engine.runner import cosine_lr
-from nasbench_harness.engine.runner import execute
-from nasbench_harness.methods.drnas import Drnas
-
-kill_at, calls = int(sys.argv[4]), [0]
-original = Drnas.step
-
-def step(self, train, valid):
-    calls[0] += 1
-    if calls[0] == kill_at:
-        os.kill(os.getpid(), signal.SIGKILL)
-    return original(self, train, valid)
-
-Drnas.step = step
-config = RunConfig.model_validate_json(Path(sys.argv[1]).read_text())
-execute(config, Path(sys.argv[2]), Path(sys.argv[3]), torch.device("cpu"), progress=False)
-"""
-
-
-def run_killable(config_file: Path, results: Path, data_dir: Path, kill_at: int) -> int:
-    env = {**os.environ, "NASBENCH_OFFLINE": "1"}
-    command = [sys.executable, "-c", KILLED_AT_STEP, str(config_file), str(results), str(data_dir), str(kill_at)]
-    return subprocess.run(command, env=env, capture_output=True, timeout=300).returncode
-
-
 def test_a_run_killed_at_the_start_of_stage_2_resumes_to_the_uninterrupted_result(tmp_path, reference_data_dir):
     """The checkpoint after the transition holds the carried-over stage 2; resuming it carries nothing
     again. The learning rate is one cosine over both stages."""
@@ -279,15 +243,15 @@ def test_a_run_killed_at_the_start_of_stage_2_resumes_to_the_uninterrupted_resul
     )
     config_file = tmp_path / "config.json"
     config_file.write_text(config.model_dump_json())
-    assert run_killable(config_file, tmp_path / "straight", reference_data_dir, 0) == 0
+    assert run_killed_at_step(config_file, tmp_path / "straight", reference_data_dir, 0) == 0
     straight = tmp_path / "straight" / config.relative_dir()
     steps = read_rows(straight)[0]["steps"]
-    assert run_killable(config_file, tmp_path / "resumed", reference_data_dir, steps + 1) == -9
+    assert run_killed_at_step(config_file, tmp_path / "resumed", reference_data_dir, steps + 1) == -9
     resumed = tmp_path / "resumed" / config.relative_dir()
     assert [r["epoch"] for r in read_rows(resumed)] == [0]
     transition = torch.load(resumed / "checkpoint.pt", weights_only=True)  # stage 2, as the carry-over left it
     assert transition["stage"] == 1
-    assert run_killable(config_file, tmp_path / "resumed", reference_data_dir, 0) == 0
+    assert run_killed_at_step(config_file, tmp_path / "resumed", reference_data_dir, 0) == 0
 
     rows = read_rows(straight)
     assert rows == read_rows(resumed)
