@@ -23,6 +23,8 @@ from nasbench_harness.errors import ConfigError
 
 Device = Literal["auto", "cpu", "cuda"]
 SplitProtocol = Literal["half", "nb201", "nb201_official", "full"]
+#: How a seed pack executes its members' steps (engine/packed.py).
+PackMode = Literal["interleaved"]
 ValidSampling = Literal["darts_fresh_batch", "nb201_random", "permutation"]
 
 
@@ -191,6 +193,10 @@ class SuiteConfig(Sections):
     data_dir: str | None = None
     device: Device = "auto"
     executor: ExecutorSection = ExecutorSection()
+    #: Train up to this many seeds of a configuration together in one process (engine/packed.py); like the
+    #: executor, never part of a run's config or hash: packed runs end with the results of the runs alone.
+    pack_seeds: PositiveInt = 1
+    pack_mode: PackMode = "interleaved"
     overrides: Overrides = Overrides()
     evaluate: EvaluateSection | None = None
 

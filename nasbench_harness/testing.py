@@ -265,21 +265,23 @@ def _first_difference(a: dict[str, object], b: dict[str, object]) -> str:
     return keys[0] if keys else "?"
 
 
-#: A subprocess: the run configured in argv[1] (RunConfig JSON), into argv[2], data from argv[3], that
-#: SIGKILLs itself the moment its first epoch's checkpoint is on disk.
-#: A subprocess running the RunConfig in argv[1] into argv[2] (data in argv[3]), SIGKILLed at the argv[4]-th
-#: call of its method's `step` (1-based; 0: never): kills at any point of a run, a stage change included.
+#: A subprocess running the RunConfig in argv[1] (a JSON list of them: a seed pack) into argv[2] (data in
+#: argv[3]), SIGKILLed at the argv[4]-th call of its method's `step` (1-based, counted over the pack's runs;
+#: 0: never): kills at any point of a run, a stage change included.
 KILLED_AT_STEP = """
-import os, signal, sys
+import json, os, signal, sys
 from pathlib import Path
 import torch
 torch.set_num_threads(1)
 from nasbench_harness.config import RunConfig
+from nasbench_harness.engine.packed import SeedPack, execute_pack
 from nasbench_harness.engine.runner import execute
 from nasbench_harness.methods import get_method_class
 
-config = RunConfig.model_validate_json(Path(sys.argv[1]).read_text())
-cls = get_method_class(config.method)
+raw = json.loads(Path(sys.argv[1]).read_text())
+configs = [RunConfig.model_validate(c) for c in (raw if isinstance(raw, list) else [raw])]
+config = SeedPack(tuple(configs)) if isinstance(raw, list) else configs[0]
+cls = get_method_class(configs[0].method)
 kill_at, calls, original = int(sys.argv[4]), [0], cls.step
 
 def step(self, train, valid):
@@ -289,7 +291,8 @@ def step(self, train, valid):
     return original(self, train, valid)
 
 cls.step = step
-execute(config, Path(sys.argv[2]), Path(sys.argv[3]), torch.device("cpu"), progress=False)
+run = execute_pack if isinstance(config, SeedPack) else execute
+run(config, Path(sys.argv[2]), Path(sys.argv[3]), torch.device("cpu"), progress=False)
 """
 
 
@@ -300,6 +303,8 @@ def run_killed_at_step(config_file: Path, results: Path, data_dir: Path, kill_at
     return subprocess.run(command, env=env, capture_output=True, timeout=300).returncode
 
 
+#: A subprocess: the run configured in argv[1] (RunConfig JSON), into argv[2], data from argv[3], that
+#: SIGKILLs itself the moment its first epoch's checkpoint is on disk.
 KILLED_AFTER_FIRST_CHECKPOINT = """
 import os, signal, sys
 from pathlib import Path

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from typing import get_args
+
 import click
 
 from nasbench_harness.cli.app import main
+from nasbench_harness.config import PackMode
 from nasbench_harness.engine.executors import list_executors
 
 #: Executor options on the command line (they override the suite's `executor:` section); each applies to
@@ -44,6 +47,17 @@ def _executor_flags(function):
 )
 @_executor_flags
 @click.option(
+    "--pack-seeds",
+    type=click.IntRange(min=1),
+    help="Train up to N seeds of each configuration together in this process, each in its own run directory "
+    "with the results it would have alone (default: the suite's pack_seeds, 1). Local executor only.",
+)
+@click.option(
+    "--pack-mode",
+    type=click.Choice(list(get_args(PackMode))),
+    help="How a seed pack executes its members' steps (default: the suite's pack_mode).",
+)
+@click.option(
     "--rerun-stale",
     is_flag=True,
     help="Run again the runs finished by another harness version or commit (their old record is moved to "
@@ -57,6 +71,8 @@ def run(
     executor: str | None,
     rerun_stale: bool,
     worker_data_dir: str | None,
+    pack_seeds: int | None,
+    pack_mode: str | None,
     **options: object,
 ) -> None:
     """Run SUITE (YAML: methods × spaces × datasets × seeds). Exit code 1 if any run failed.
@@ -74,6 +90,8 @@ def run(
         executor_options={**options, "data_dir": worker_data_dir},
         report=lambda message: click.echo(message, err=True),
         rerun_stale=rerun_stale,
+        pack_seeds=pack_seeds,
+        pack_mode=pack_mode,
     )
     click.echo(summary_table(outcomes))
     if any(o.status == "failed" for o in outcomes):

@@ -19,10 +19,10 @@ import sys
 import time
 import traceback
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import torch
@@ -34,14 +34,27 @@ from nasbench_harness.engine import stages
 from nasbench_harness.engine.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from nasbench_harness.engine.fast_path import Stepper
 from nasbench_harness.engine.fast_path import plan as fast_path_plan
-from nasbench_harness.engine.record import FAILED, METADATA, RunLocked, RunRecord
+from nasbench_harness.engine.record import FAILED, METADATA, RunLock, RunLocked, RunRecord
 from nasbench_harness.errors import HarnessError
 from nasbench_harness.methods import EpochDecision, Method, get_method_class
-from nasbench_harness.methods.base import accuracy_on
+from nasbench_harness.methods.base import Batch, StepFigures, accuracy_on
 from nasbench_harness.metrics import EpochState, compute_epoch_metrics
 from nasbench_harness.spaces import get_space
 
 Reporter = Callable[[str], None]
+T = TypeVar("T")
+#: A run (or an epoch of it) as a generator: yields each step's (train, valid) batches, is sent the figures.
+Session = Generator[tuple[Batch, Batch], StepFigures, T]
+
+
+def drive(session: Session[T], step: Callable[[Batch, Batch], StepFigures]) -> T:
+    """Run a session to its end, doing each step it asks for with `step`; its return value."""
+    try:
+        train, valid = next(session)
+        while True:
+            train, valid = session.send(step(train, valid))
+    except StopIteration as done:
+        return done.value
 
 
 class RunFailure(Exception):
@@ -164,6 +177,11 @@ class SearchRun:
         self.stages: list[stages.Stage] | None = None
         self.stage_index, self.stage_ops = 0, None
         self.finished_stages: list[dict[str, Any]] = []
+        #: How many times a checkpoint was loaded into the net and method (resume, rollback): a batched seed
+        #: pack rebuilds its stacked copies when it changes.
+        self.restores = 0
+        #: Set by a seed pack (engine/packed.py): its size, seeds, mode and step counts, for the metadata.
+        self.packing: dict[str, Any] | None = None
 
     def build(self) -> None:
         config = self.config
@@ -300,6 +318,8 @@ class SearchRun:
             "method": self.method.describe(),
             **self._stage_metadata(),
             "fast_path": self.stepper.describe(),
+            #: Packing changes how the steps execute, not the results (tests/engine/test_packed.py).
+            "packing": self.packing or {"size": 1},
             "metrics": self.config.metrics.model_dump(mode="json"),
             "lr_schedule": "cosine per epoch (CosineAnnealingLR, T_max=epochs; = xautodl's per-step update, warmup 0)",
             "provenance": provenance,
@@ -339,6 +359,7 @@ class SearchRun:
         self.method.load_state_dict(payload["method"])
         self.stepper.restored()
         set_rng_state(payload["rng"])
+        self.restores += 1
 
     def _snapshot_path(self, epoch: int) -> Path:
         return self.record.dir / "snapshots" / f"epoch-{epoch:04d}.pt"
@@ -370,6 +391,19 @@ class SearchRun:
             )
 
     def run(self) -> RunOutcome:
+        """The whole run in this process, alone: its session driven by its own stepper."""
+        return drive(self.session(), self.step)
+
+    def step(self, train: Batch, valid: Batch) -> StepFigures:
+        """One step of the current stage's method, eager or from the fast path's capture."""
+        return self.stepper(train, valid)
+
+    def session(self) -> Session[RunOutcome]:
+        """The run as a generator that yields each step's batches and is sent that step's figures.
+
+        Whoever drives it does the step: `run()` with this run's stepper, a seed pack (engine/packed.py)
+        interleaved with other runs or batched with them. Everything else (epochs, metrics, checkpoints,
+        stages, rollbacks, the result) happens inside, so a run is the same however it is driven."""
         started = time.time()
         self._build_or_fail()
         epochs = self._total_epochs()
@@ -408,7 +442,7 @@ class SearchRun:
         epoch = next_epoch
         loop_started, trained = time.time(), 0
         while epoch < epochs and decision.action != "stop":
-            row, last_valid = self._train_epoch(epoch, segment)
+            row, last_valid = yield from self._epoch_session(epoch, segment)
             genotype = self.method.genotype()
             state = EpochState(
                 self.method.config,
@@ -490,6 +524,10 @@ class SearchRun:
         }
 
     def _train_epoch(self, epoch: int, segment: int) -> tuple[dict[str, Any], Any]:
+        """One epoch alone (tests call it): its session driven by this run's stepper."""
+        return drive(self._epoch_session(epoch, segment), self.step)
+
+    def _epoch_session(self, epoch: int, segment: int) -> Session[tuple[dict[str, Any], Any]]:
         config = self.method.config  # the run's, or the current stage's (its epochs and overrides)
         stage_epoch = epoch - self._stage_start()
         if self.stages is not None and self.stages[self.stage_index].lr_schedule == "run":
@@ -504,7 +542,8 @@ class SearchRun:
         bar = _progress(steps, f"{config.method}/{config.space} seed {config.seed} epoch {epoch}", self.progress)
         figures = EpochFigures()
         for train, valid in self.batches.epoch(epoch):
-            figures.add(self.stepper(train, valid), train_n=len(train[1]), valid_n=len(valid[1]))
+            step_figures = yield train, valid
+            figures.add(step_figures, train_n=len(train[1]), valid_n=len(valid[1]))
             last_valid = valid
             if bar is not None:
                 bar.update(1)
@@ -607,8 +646,21 @@ def execute(
     """
     report = report or (lambda message: None)
     record = RunRecord(results_dir / config.relative_dir())
+    lock = claim(config, record, report)
+    if isinstance(lock, RunOutcome):
+        return lock
+    with lock:
+        outcome = _execute_held(
+            config, record, results_dir, data_dir, device, report, progress, rerun_stale, position, attempt
+        )
+    return dataclasses.replace(outcome, attempts=attempt)
+
+
+def claim(config: RunConfig, record: RunRecord, report: Reporter) -> RunLock | RunOutcome:
+    """The run directory's lock, taken before anything is written; or the outcome when it cannot be had
+    (`locked`: another process holds it; `failed`: the directory cannot be created)."""
     try:
-        lock = record.lock()
+        return record.lock()
     except RunLocked as held:
         reason = f"held by another process ({held.holder}); skipped here"
         return RunOutcome(config, record.dir, "locked", reason=reason)
@@ -616,11 +668,6 @@ def execute(
         reason = f"cannot create the run directory {record.dir}: {_os_error(err)}"
         report(f"failed: {reason}")
         return RunOutcome(config, record.dir, "failed", reason=reason)
-    with lock:
-        outcome = _execute_held(
-            config, record, results_dir, data_dir, device, report, progress, rerun_stale, position, attempt
-        )
-    return dataclasses.replace(outcome, attempts=attempt)
 
 
 def _execute_held(
@@ -635,36 +682,52 @@ def _execute_held(
     position: str,
     attempt: int,
 ) -> RunOutcome:
-    if record.is_finished():
-        stale = _stale(record)
-        if stale is None:
-            return RunOutcome(config, record.dir, "skipped", reason="finished earlier (same config hash)")
-        if not rerun_stale:
-            return RunOutcome(config, record.dir, "stale", reason=f"{stale}; kept (--rerun-stale reruns it)")
-        try:
-            moved = record.move_aside()
-        except OSError as err:
-            reason = f"--rerun-stale could not move the old record of {record.dir} aside: {_os_error(err)}"
-            return RunOutcome(config, record.dir, "failed", reason=reason)
-        report(f"stale: {stale}; moved the old record to {moved} and running again")
+    settled = settle_finished(config, record, report, rerun_stale)
+    if settled is not None:
+        return settled
     started = time.time()
     try:
         return SearchRun(config, results_dir, data_dir, device, report, progress, position).run()
     except Exception as err:  # anything else a run raises is recorded; the suite goes on
-        reason = _failure_reason(err)
-        details = traceback.format_exc()
+        return record_failure(config, record, err, report, attempt, started)
+
+
+def settle_finished(config: RunConfig, record: RunRecord, report: Reporter, rerun_stale: bool) -> RunOutcome | None:
+    """The outcome of a run that needs no training (finished earlier, or stale and kept), or None to train it
+    (a stale run with `rerun_stale` has its old record moved aside first). The run's lock is held."""
+    if not record.is_finished():
+        return None
+    stale = _stale(record)
+    if stale is None:
+        return RunOutcome(config, record.dir, "skipped", reason="finished earlier (same config hash)")
+    if not rerun_stale:
+        return RunOutcome(config, record.dir, "stale", reason=f"{stale}; kept (--rerun-stale reruns it)")
+    try:
+        moved = record.move_aside()
+    except OSError as err:
+        reason = f"--rerun-stale could not move the old record of {record.dir} aside: {_os_error(err)}"
+        return RunOutcome(config, record.dir, "failed", reason=reason)
+    report(f"stale: {stale}; moved the old record to {moved} and running again")
+    return None
+
+
+def record_failure(
+    config: RunConfig, record: RunRecord, err: Exception, report: Reporter, attempt: int, started: float
+) -> RunOutcome:
+    """failed.json for an exception the run raised (with its traceback), and the failed outcome."""
+    reason = _failure_reason(err)
     failure = {
         "status": "failed",
         "reason": reason,
-        "traceback": details,
+        "traceback": "".join(traceback.format_exception(err)),
         "config": config.model_dump(mode="json"),
         "config_hash": config.config_hash(),
         "attempt": attempt,
     }
     try:
         record.write_failure(failure)
-    except OSError as err:
-        report(f"failed: {reason}. The failure record could not be written either: {_os_error(err)}")
+    except OSError as os_err:
+        report(f"failed: {reason}. The failure record could not be written either: {_os_error(os_err)}")
     else:
         report(f"failure recorded, with its traceback, in {record.dir / FAILED}")
     return RunOutcome(config, record.dir, "failed", reason=reason, seconds=time.time() - started)

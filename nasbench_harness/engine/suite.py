@@ -13,6 +13,7 @@ from pydantic import ConfigDict, ValidationError, create_model
 from nasbench_harness.config import RunConfig, SuiteConfig, explain, key_lines, line_suffix
 from nasbench_harness.datadir import resolve_data_dir
 from nasbench_harness.engine.executors import Executor, get_executor_class, list_executors
+from nasbench_harness.engine.packed import SeedPack, pack_jobs
 from nasbench_harness.engine.record import atomic_write_json
 from nasbench_harness.engine.runner import Reporter, RunOutcome
 from nasbench_harness.errors import ConfigError, HarnessError
@@ -46,10 +47,13 @@ def run_suite(
     executor_options: Mapping[str, Any] | None = None,
     report: Reporter = print,
     rerun_stale: bool = False,
+    pack_seeds: int | None = None,
+    pack_mode: str | None = None,
 ) -> list[RunOutcome]:
     """Every run of the suite; a run's failure is an outcome, only a suite that cannot start raises.
 
-    `executor` / `executor_options` (the CLI's) override the suite's `executor:` section.
+    `executor` / `executor_options` (the CLI's) override the suite's `executor:` section; `pack_seeds` /
+    `pack_mode` (the CLI's) the suite's keys of the same names.
     """
     suite_path = Path(suite_path)
     suite = load_suite(suite_path)
@@ -62,7 +66,8 @@ def run_suite(
     where = resolve_data_dir(shown) if chosen.name == "local" else f"{shown or '$NASBENCH_DATA'}, on each worker"
     report(f"suite {suite.name!r}: {len(configs)} runs → {results} (data: {where}; executor {chosen.name})")
     write_manifest(results, suite.name, suite_path, configs)
-    outcomes = chosen.run_all(configs, results, data, device or suite.device, report, rerun_stale=rerun_stale)
+    jobs = seed_packs(configs, suite, suite_path, chosen, pack_seeds, pack_mode)
+    outcomes = chosen.run_all(jobs, results, data, device or suite.device, report, rerun_stale=rerun_stale)
     if suite.evaluate is not None:  # the retraining stage (evaluation/jobs.py), through the same executor
         from nasbench_harness.evaluation.jobs import suite_evaluations
 
@@ -71,6 +76,26 @@ def run_suite(
 
         outcomes += suite_evaluations(suite.evaluate, outcomes, run, report)
     return outcomes
+
+
+def seed_packs(
+    configs: list[RunConfig],
+    suite: SuiteConfig,
+    suite_path: Path,
+    executor: Executor,
+    size: int | None,
+    mode: str | None,
+) -> list[RunConfig | SeedPack]:
+    """The suite's runs as jobs: seeds of one configuration packed (`pack_seeds`, engine/packed.py)."""
+    chosen = size or suite.pack_seeds
+    if chosen > 1 and executor.name != "local":
+        lines = key_lines(suite_path.read_text())
+        source = "--pack-seeds" if size else f"{suite_path}{line_suffix(lines, ('pack_seeds',))}"
+        raise ConfigError(
+            f"{source}: seed packs run in this process, with the local executor; executor {executor.name!r} "
+            "runs one run per worker. Use --executor local, or pack_seeds: 1"
+        )
+    return pack_jobs(configs, chosen, mode or suite.pack_mode)
 
 
 def choose_executor(suite: SuiteConfig, suite_path: Path, name: str | None, cli_options: Mapping[str, Any]) -> Executor:

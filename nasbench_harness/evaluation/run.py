@@ -275,10 +275,14 @@ def execute_evaluation(
         return RunOutcome(config, record.dir, "failed", reason=reason, seconds=time.time() - started)  # type: ignore[arg-type]
 
 
-def execute_job(config: Any, *args: Any, **kwargs: Any) -> RunOutcome:
-    """Either kind of run: a search (RunConfig) or an evaluation (EvalConfig)."""
+def execute_job(config: Any, *args: Any, **kwargs: Any) -> list[RunOutcome]:
+    """Any kind of job: a search (RunConfig), an evaluation (EvalConfig) or a seed pack of searches
+    (engine/packed.py); the outcome of each run it holds."""
     if isinstance(config, EvalConfig):
-        return execute_evaluation(config, *args, **kwargs)
+        return [execute_evaluation(config, *args, **kwargs)]
+    from nasbench_harness.engine.packed import SeedPack, execute_pack
     from nasbench_harness.engine.runner import execute
 
-    return execute(config, *args, **kwargs)
+    if isinstance(config, SeedPack):
+        return execute_pack(config, *args, **kwargs)
+    return [execute(config, *args, **kwargs)]

@@ -8,6 +8,7 @@ from pathlib import Path
 from nasbench_harness.config import RunConfig
 from nasbench_harness.datadir import resolve_data_dir
 from nasbench_harness.engine.executors.base import Executor, register_executor
+from nasbench_harness.engine.packed import SeedPack
 from nasbench_harness.engine.runner import Reporter, RunOutcome, resolve_device
 
 
@@ -15,7 +16,7 @@ from nasbench_harness.engine.runner import Reporter, RunOutcome, resolve_device
 class LocalExecutor(Executor):
     def run_all(
         self,
-        configs: Sequence[RunConfig],
+        configs: Sequence[RunConfig | SeedPack],
         results_dir: Path,
         data_dir: str | None,
         device: str,
@@ -28,12 +29,11 @@ class LocalExecutor(Executor):
         torch_device = resolve_device(device)
         data = resolve_data_dir(self.worker_data_dir(data_dir))
         outcomes = []
-        for i, config in enumerate(configs, start=1):
+        for i, job in enumerate(configs, start=1):
             position = f"[{i}/{len(configs)}]"
-            label = f"{position} {config.method} on {config.space}/{config.dataset} seed {config.seed}"
-            report(f"{label} ({config.run_id()})")
-            outcome = execute_job(
-                config,
+            report(f"{position} {job_label(job)}")
+            ended = execute_job(
+                job,
                 results_dir,
                 data,
                 torch_device,
@@ -41,6 +41,15 @@ class LocalExecutor(Executor):
                 rerun_stale=rerun_stale,
                 position=position,
             )
-            report(f"{label}: {outcome.status}{' - ' + outcome.reason if outcome.reason else ''}")
-            outcomes.append(outcome)
+            for outcome in ended:
+                c = outcome.config
+                label = f"{position} {c.method} on {c.space}/{c.dataset} seed {c.seed}"
+                report(f"{label}: {outcome.status}{' - ' + outcome.reason if outcome.reason else ''}")
+            outcomes += ended
         return outcomes
+
+
+def job_label(job: RunConfig | SeedPack) -> str:
+    if isinstance(job, SeedPack):
+        return f"seed pack: {job.describe()}"
+    return f"{job.method} on {job.space}/{job.dataset} seed {job.seed} ({job.run_id()})"

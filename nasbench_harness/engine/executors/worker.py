@@ -63,7 +63,7 @@ def run_task(task: dict[str, Any]) -> dict[str, Any]:
         device = resolve_device(task["device"])
     except HarnessError as err:
         return {"status": "failed", "reason": f"on the worker ({where['host']}): {err}", **where}
-    outcome = execute_job(
+    (outcome,) = execute_job(
         config,
         Path(task["results_dir"]),
         data_dir,

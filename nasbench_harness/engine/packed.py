@@ -1,0 +1,199 @@
+"""Seed packs: runs of one configuration that differ only in their seed, trained together in one process.
+
+Each member is a whole `SearchRun`: its own run directory and lock, data order, α, optimiser state,
+checkpoints, metrics log and result. The pack drives the members' sessions in lockstep, one step of each
+per round, and a round's steps execute one of two ways:
+- "interleaved" (every method): each member's own step, with the member's global RNG state swapped in and,
+  on CUDA, on the member's own stream, so the GPU overlaps the members' kernels (on the fast path, one
+  graph replay per member). The same kernels run as alone, so results equal those of the run alone exactly.
+- "batched" (methods that declare `packable`): one vmapped forward and backward for every member at once,
+  then each member's own optimiser steps (engine/batched.py); equal to the run alone up to floating point.
+`pack_mode: auto` batches where the members allow it and interleaves otherwise, round by round (members
+whose methods, stages or batch shapes differ are interleaved). Everything else a member does (epoch ends,
+metrics, checkpoints, stage changes, rollbacks) runs inside its own session with its own RNG state, so a
+killed pack resumes each member from its own checkpoint and ends with the result of the run alone.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import time
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any, get_args
+
+import torch
+
+from nasbench_harness.config import PackMode, RunConfig
+from nasbench_harness.engine.checkpoint import rng_state, set_rng_state
+from nasbench_harness.engine.record import RunRecord
+from nasbench_harness.engine.runner import (
+    Reporter,
+    RunOutcome,
+    SearchRun,
+    Session,
+    claim,
+    record_failure,
+    settle_finished,
+)
+from nasbench_harness.errors import ConfigError
+from nasbench_harness.methods.base import Batch, StepFigures
+
+PACK_MODES = get_args(PackMode)
+
+
+@dataclasses.dataclass(frozen=True)
+class SeedPack:
+    """A job of the suite: configurations equal but for their seeds, trained as one pack."""
+
+    configs: tuple[RunConfig, ...]
+    mode: str = "interleaved"
+
+    def __post_init__(self) -> None:
+        if self.mode not in PACK_MODES:
+            raise ConfigError(f"pack_mode {self.mode!r}: expected one of {', '.join(PACK_MODES)}")
+        keys = {_without_seed(c) for c in self.configs}
+        if len(keys) != 1:
+            raise ConfigError("a seed pack holds runs that differ only in their seed; these differ in more")
+
+    def describe(self) -> str:
+        c = self.configs[0]
+        return f"{c.method} on {c.space}/{c.dataset} seeds {', '.join(str(c.seed) for c in self.configs)}"
+
+
+def pack_jobs(configs: Sequence[RunConfig], size: int, mode: str = "interleaved") -> list[RunConfig | SeedPack]:
+    """The suite's runs with those equal but for their seed grouped into packs of at most `size` seeds, in
+    the order of each group's first run; a group of one stays a plain run."""
+    if size < 1:
+        raise ConfigError(f"pack_seeds must be a positive number of seeds, got {size}")
+    groups: dict[str, list[RunConfig]] = {}
+    for config in configs:
+        groups.setdefault(_without_seed(config), []).append(config)
+    jobs: list[RunConfig | SeedPack] = []
+    for members in groups.values():
+        for start in range(0, len(members), size):
+            chunk = members[start : start + size]
+            jobs.append(chunk[0] if len(chunk) == 1 or size == 1 else SeedPack(tuple(chunk), mode))
+    return jobs
+
+
+def _without_seed(config: RunConfig) -> str:
+    return config.model_copy(update={"seed": 0}).model_dump_json()
+
+
+@dataclasses.dataclass
+class Member:
+    """One run of the pack: its session, the step it asked for, and its own RNG state and CUDA stream."""
+
+    run: SearchRun
+    session: Session[RunOutcome]
+    rng: dict[str, Any]
+    stream: Any = None  # torch.cuda.Stream on CUDA
+    request: tuple[Batch, Batch] | None = None
+    started: float = dataclasses.field(default_factory=time.time)
+
+    @contextlib.contextmanager
+    def scope(self) -> Iterator[None]:
+        """The member's RNG state (and stream) in place while it computes; saved again afterwards."""
+        set_rng_state(self.rng)
+        try:
+            with torch.cuda.stream(self.stream) if self.stream is not None else contextlib.nullcontext():
+                yield
+        finally:
+            self.rng = rng_state()
+
+
+class PackDriver:
+    """Drives the members' sessions round by round; a member that fails or ends leaves the pack."""
+
+    def __init__(self, members: list[Member], mode: str, report: Reporter, attempt: int):
+        self.members, self.mode, self.report, self.attempt = members, mode, report, attempt
+        self.outcomes: dict[int, RunOutcome] = {}
+
+    def run(self) -> dict[int, RunOutcome]:
+        for member in list(self.members):
+            self._advance(member, None)
+        while self.members:
+            for member in list(self.members):
+                self._interleaved(member)
+        return self.outcomes
+
+    def _interleaved(self, member: Member) -> None:
+        """The member's own step, then its session on to the next one, in one scope."""
+
+        def step_then_go_on() -> tuple[Batch, Batch]:
+            assert member.request is not None
+            return member.session.send(member.run.step(*member.request))
+
+        self._go_on(member, step_then_go_on)
+
+    def _advance(self, member: Member, figures: StepFigures | None) -> None:
+        """The member's session on to its next step (to its first when `figures` is None)."""
+        self._go_on(member, lambda: next(member.session) if figures is None else member.session.send(figures))
+
+    def _go_on(self, member: Member, action: Callable[[], tuple[Batch, Batch]]) -> None:
+        try:
+            with member.scope():
+                member.request = action()
+        except StopIteration as done:
+            self.members.remove(member)
+            self.outcomes[id(member)] = done.value
+        except Exception as err:
+            self._fail(member, err)
+
+    def _fail(self, member: Member, err: Exception) -> None:
+        self.members.remove(member)
+        run = member.run
+        self.outcomes[id(member)] = record_failure(
+            run.config, run.record, err, run.report, self.attempt, member.started
+        )
+
+
+def execute_pack(
+    pack: SeedPack,
+    results_dir: Path,
+    data_dir: Path,
+    device: torch.device,
+    report: Reporter | None = None,
+    progress: bool = True,
+    *,
+    rerun_stale: bool = False,
+    position: str = "",
+    attempt: int = 1,
+) -> list[RunOutcome]:
+    """Run (or skip, or resume) every run of the pack; one outcome per config, in order. Each run is
+    locked, settled (finished earlier, stale) and failed on its own, as `runner.execute` does alone."""
+    report = report or (lambda message: None)
+    outcomes: list[RunOutcome | None] = [None] * len(pack.configs)
+    with contextlib.ExitStack() as locks:
+        members: dict[int, Member] = {}
+        packing = {"size": len(pack.configs), "seeds": [c.seed for c in pack.configs], "mode": pack.mode}
+        for i, config in enumerate(pack.configs):
+            say = _prefixed(report, f"seed {config.seed}: ")
+            record = RunRecord(results_dir / config.relative_dir())
+            lock = claim(config, record, say)
+            if isinstance(lock, RunOutcome):
+                outcomes[i] = lock
+                continue
+            locks.enter_context(lock)
+            settled = settle_finished(config, record, say, rerun_stale)
+            if settled is not None:
+                outcomes[i] = settled
+                continue
+            run = SearchRun(config, results_dir, data_dir, device, say, progress, position)
+            run.packing = packing
+            stream = torch.cuda.Stream(device) if device.type == "cuda" else None
+            members[i] = Member(run, run.session(), rng_state(), stream)
+        if members:
+            report(f"pack of {len(members)} runs ({pack.describe()}), mode {pack.mode}")
+            done = PackDriver(list(members.values()), pack.mode, report, attempt).run()
+            if device.type == "cuda":
+                torch.cuda.synchronize(device)
+            for i, member in members.items():
+                outcomes[i] = done[id(member)]
+    return [dataclasses.replace(o, attempts=attempt) for o in outcomes if o is not None]
+
+
+def _prefixed(report: Reporter, prefix: str) -> Reporter:
+    return lambda message: report(f"{prefix}{message}")

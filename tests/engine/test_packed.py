@@ -1,0 +1,186 @@
+"""Seed packs (engine/packed.py): runs equal but for their seed trained together in one process end with
+exactly the results of the same runs alone, also when the pack is killed and resumed, and a pack is
+locked, settled and failed run by run."""
+
+from __future__ import annotations
+
+import json
+import signal
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+
+from nasbench_harness.config import RunConfig, SuiteConfig
+from nasbench_harness.engine.packed import SeedPack, execute_pack, pack_jobs
+from nasbench_harness.engine.runner import execute
+from nasbench_harness.engine.suite import run_suite
+from nasbench_harness.errors import ConfigError
+from nasbench_harness.methods import get_method_class
+from nasbench_harness.suite_expansion import expand_suite
+from nasbench_harness.testing import TIMING_KEYS, run_killed_at_step
+
+CPU = torch.device("cpu")
+
+
+def configs(method: str, space: str, seeds: list[int], epochs: int = 2, eigenvalue: bool = False) -> list[RunConfig]:
+    """Tiny runs as a suite expands them; `eigenvalue`: the fast Hessian eigenvalue (random numbers at every
+    epoch's end) every epoch."""
+    metrics = {"eigenvalue": "fast", "eigenvalue_every": 1} if eigenvalue else {"eigenvalue": "off"}
+    suite = {
+        "name": "packed",
+        "profile": "tiny",
+        "methods": [method],
+        "spaces": [space],
+        "datasets": ["cifar10"],
+        "seeds": seeds,
+        "train": {"epochs": epochs},
+        "metrics": {**metrics, "ground_truth": False},
+    }
+    return expand_suite(SuiteConfig.model_validate(suite))
+
+
+def rows(directory: Path) -> list[dict[str, Any]]:
+    path = directory / "metrics.jsonl"
+    lines = path.read_text().splitlines() if path.exists() else []
+    return [{k: v for k, v in json.loads(line).items() if k not in TIMING_KEYS} for line in lines]
+
+
+def final_state(directory: Path) -> dict[str, bytes]:
+    payload = torch.load(directory / "checkpoint.pt", weights_only=True)
+    state = {f"net.{k}": v for k, v in payload["net"].items()}
+    state.update(_flatten(payload["method"], "method."))
+    return {k: v.numpy().tobytes() for k, v in state.items()}
+
+
+def _flatten(value: Any, prefix: str) -> dict[str, torch.Tensor]:
+    if isinstance(value, torch.Tensor):
+        return {prefix: value.detach().contiguous()}
+    if isinstance(value, dict):
+        return {k: v for key, item in value.items() for k, v in _flatten(item, f"{prefix}{key}.").items()}
+    if isinstance(value, (list, tuple)):
+        return {k: v for i, item in enumerate(value) for k, v in _flatten(item, f"{prefix}{i}.").items()}
+    return {prefix: torch.tensor([hash(repr(value))])}
+
+
+def assert_same_runs(packed: Path, alone: Path, runs: list[RunConfig]) -> None:
+    """Every run of the pack has the metrics rows (losses, α, genotypes per epoch), result and final
+    weights, α and optimiser state of the run alone, bit for bit."""
+    for config in runs:
+        a, b = packed / config.relative_dir(), alone / config.relative_dir()
+        where = f"{config.method} on {config.space} seed {config.seed}"
+        assert rows(a) == rows(b), f"{where}: the packed run's metrics rows differ from the run alone"
+        result_a, result_b = (json.loads((d / "result.json").read_text()) for d in (a, b))
+        assert result_a["genotype"] == result_b["genotype"], where
+        final_a, final_b = ({k: v for k, v in r["final"].items() if k not in TIMING_KEYS} for r in (result_a, result_b))
+        assert final_a == final_b, where
+        state_a, state_b = final_state(a), final_state(b)
+        differ = [k for k in state_a if state_a[k] != state_b.get(k)]
+        assert state_a.keys() == state_b.keys() and not differ, f"{where}: final state differs in {differ[:5]}"
+
+
+def run_alone(runs: list[RunConfig], results: Path, data: Path) -> None:
+    for config in runs:
+        assert execute(config, results, data, CPU, progress=False).status == "finished"
+
+
+@pytest.mark.parametrize(
+    ("method", "space", "eigenvalue"),
+    [
+        ("darts", "s3", False),
+        ("gdas", "nb201", True),
+        pytest.param("darts", "nb201", True, marks=pytest.mark.slow),
+        pytest.param("stacnas", "nb201", False, marks=pytest.mark.slow),
+    ],
+    ids=["darts-s3", "gdas-nb201-sampling-eigenvalue", "darts-nb201-eigenvalue", "stacnas-nb201-staged"],
+)
+def test_packed_runs_equal_the_runs_alone(method, space, eigenvalue, tmp_path, reference_data_dir):
+    """The eigenvalue's power iteration draws random numbers at each epoch's end and GDAS inside every step
+    (each run's RNG must be its own); StacNAS changes its supernet and method between stages inside a
+    run's session."""
+    seeds = [0, 1] if space != "nb201" else [0, 1, 2]
+    runs = configs(method, space, seeds, epochs=2 if method != "stacnas" else 1, eigenvalue=eigenvalue)
+    outcomes = execute_pack(SeedPack(tuple(runs)), tmp_path / "packed", reference_data_dir, CPU, progress=False)
+    assert [o.status for o in outcomes] == ["finished"] * len(seeds), [o.reason for o in outcomes]
+    assert [o.config.seed for o in outcomes] == seeds
+    run_alone(runs, tmp_path / "alone", reference_data_dir)
+    assert_same_runs(tmp_path / "packed", tmp_path / "alone", runs)
+    metadata = json.loads((tmp_path / "packed" / runs[1].relative_dir() / "metadata.json").read_text())
+    assert metadata["packing"] == {"size": len(seeds), "seeds": seeds, "mode": "interleaved"}
+
+
+def test_a_killed_pack_resumes_every_run_to_the_result_alone(tmp_path, reference_data_dir):
+    """Killed inside the second run's last step of epoch 0: the first run has checkpointed epoch 0, the
+    second nothing, so the resumed pack steps runs at different epochs side by side."""
+    runs = configs("darts", "s3", [0, 1])
+    run_alone(runs, tmp_path / "alone", reference_data_dir)
+    steps = rows(tmp_path / "alone" / runs[0].relative_dir())[0]["steps"]
+    config_file = tmp_path / "pack.json"
+    config_file.write_text(json.dumps([c.model_dump(mode="json") for c in runs]))
+    kill_at = 2 * (steps - 1) + 2  # round `steps` (the last of epoch 0): run 0 has stepped, run 1 dies
+    code = run_killed_at_step(config_file, tmp_path / "packed", reference_data_dir, kill_at)
+    assert code == -signal.SIGKILL
+    epochs_done = [len(rows(tmp_path / "packed" / c.relative_dir())) for c in runs]
+    assert epochs_done == [1, 0], epochs_done
+    outcomes = execute_pack(SeedPack(tuple(runs)), tmp_path / "packed", reference_data_dir, CPU, progress=False)
+    assert [o.status for o in outcomes] == ["finished"] * 2, [o.reason for o in outcomes]
+    assert_same_runs(tmp_path / "packed", tmp_path / "alone", runs)
+
+
+def test_a_failing_run_leaves_the_pack_and_the_others_finish(tmp_path, reference_data_dir, monkeypatch):
+    runs = configs("darts", "nb201", [0, 1, 2], epochs=1)
+    cls = get_method_class("darts")
+    original = cls.step
+
+    def step(self, train, valid):
+        figures = original(self, train, valid)
+        if self.config.seed == 1:
+            figures["train_loss"] = torch.tensor(float("nan"))
+        return figures
+
+    monkeypatch.setattr(cls, "step", step)
+    outcomes = execute_pack(SeedPack(tuple(runs)), tmp_path / "packed", reference_data_dir, CPU, progress=False)
+    assert [o.status for o in outcomes] == ["finished", "failed", "finished"]
+    assert "train_loss is nan at epoch 0" in outcomes[1].reason
+    assert (outcomes[1].directory / "failed.json").exists()
+    monkeypatch.setattr(cls, "step", original)
+    run_alone([runs[0], runs[2]], tmp_path / "alone", reference_data_dir)
+    assert_same_runs(tmp_path / "packed", tmp_path / "alone", [runs[0], runs[2]])
+
+
+def test_finished_runs_are_skipped_and_the_rest_packed(tmp_path, reference_data_dir):
+    runs = configs("darts", "nb201", [0, 1, 2], epochs=1)
+    execute(runs[1], tmp_path / "results", reference_data_dir, CPU, progress=False)
+    outcomes = execute_pack(SeedPack(tuple(runs)), tmp_path / "results", reference_data_dir, CPU, progress=False)
+    assert [o.status for o in outcomes] == ["finished", "skipped", "finished"]
+    again = execute_pack(SeedPack(tuple(runs)), tmp_path / "results", reference_data_dir, CPU, progress=False)
+    assert [o.status for o in again] == ["skipped"] * 3
+
+
+def test_pack_jobs_group_the_seeds_of_one_configuration():
+    darts = configs("darts", "nb201", [0, 1, 2, 3, 4])
+    gdas = configs("gdas", "nb201", [0, 1])
+    jobs = pack_jobs([*darts, *gdas], size=2)
+    assert [type(j).__name__ for j in jobs] == ["SeedPack", "SeedPack", "RunConfig", "SeedPack"]
+    assert [[c.seed for c in j.configs] for j in jobs if isinstance(j, SeedPack)] == [[0, 1], [2, 3], [0, 1]]
+    assert jobs[2] == darts[4]
+    assert pack_jobs(darts, size=1) == darts
+    with pytest.raises(ConfigError, match="differ only in their seed"):
+        SeedPack((darts[0], gdas[1]))
+
+
+def test_suite_key_and_flag_pack_the_suite(tmp_path, reference_data_dir):
+    suite = tmp_path / "suite.yaml"
+    suite.write_text(
+        "name: packs\nprofile: tiny\nmethods: [darts]\nspaces: [nb201]\ndatasets: [cifar10]\nseeds: [0, 1]\n"
+        "metrics: {ground_truth: false}\npack_seeds: 2\n"
+    )
+    said: list[str] = []
+    outcomes = run_suite(suite, results_dir=str(tmp_path / "r"), data_dir=str(reference_data_dir), report=said.append)
+    assert [o.status for o in outcomes] == ["finished", "finished"]
+    assert any("seed pack: darts on nb201/cifar10 seeds 0, 1" in line for line in said), said
+    with pytest.raises(ConfigError, match=r"suite.yaml:8: seed packs run in this process"):
+        run_suite(suite, results_dir=str(tmp_path / "r"), data_dir=str(reference_data_dir), executor="pool")
+    with pytest.raises(ConfigError, match=r"--pack-seeds: seed packs run in this process"):
+        run_suite(suite, results_dir=str(tmp_path / "r"), executor="pool", pack_seeds=4)
