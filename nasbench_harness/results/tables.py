@@ -147,7 +147,7 @@ def comparison(runs: pd.DataFrame) -> pd.DataFrame:
 
     finished = selected[selected["status"] == "finished"]
     figures = [f for f in FIGURES if f in finished and finished[f].notna().any()]
-    if not finished.empty:
+    if figures:  # finished runs that logged no figure at all keep their counts and best seed, no statistics
         numbers = finished[GROUP + figures].copy()
         numbers[figures] = numbers[figures].apply(pd.to_numeric, errors="coerce")
         stats = numbers.groupby(GROUP)[figures].agg(["mean", "std", "count"])
@@ -159,8 +159,10 @@ def comparison(runs: pd.DataFrame) -> pd.DataFrame:
             flat[f"{fig}_sem"] = stats[(fig, "std")] / np.sqrt(n.where(n > 0))
             flat[f"{fig}_n"] = n
         table = table.merge(flat.reset_index(), on=GROUP, how="left")
+    if not finished.empty:
+        score = finished["final_eval_valid_acc"] if "final_eval_valid_acc" in finished else np.nan
         best = (
-            finished.assign(_score=pd.to_numeric(finished["final_eval_valid_acc"], errors="coerce"))
+            finished.assign(_score=pd.to_numeric(score, errors="coerce"))
             .sort_values(["_score", "seed"], ascending=[False, True], na_position="last")
             .drop_duplicates(GROUP)
         )

@@ -185,3 +185,22 @@ def test_first_and_second_order_runs_are_separate_rows_labelled_by_order(tmp_pat
     assert all(pd.isna(published[k]) for k in published if k.startswith("darts_es"))
     text = "\n".join(render_text(s) for s in sections(load_results(tmp_path).runs))
     assert "darts_es (first order)" in text and "darts_es (second order)" in text
+
+
+def test_finished_runs_without_any_figure_give_a_counts_only_table(tmp_path: Path):
+    """Finished runs that logged no figure (no epochs, no timings) used to crash `comparison` with pandas'
+    "No objects to concatenate"; every caller (sections, aggregate, leaderboard, report) now shows the row."""
+    for seed in (0, 1):
+        directory = write_run(tmp_path, seed=seed, rows=[])
+        result = json.loads((directory / "result.json").read_text())
+        for key in ("search_seconds", "wall_seconds_this_session"):
+            result.pop(key)
+        (directory / "result.json").write_text(json.dumps(result))
+    table = comparison(load_results(tmp_path).runs)
+    assert table[["n_finished", "seeds_finished", "best_seed"]].values.tolist() == [[2, "0;1", 0]]
+    assert not any(c.endswith("_mean") for c in table)
+    text = "\n".join(render_text(s) for s in sections(load_results(tmp_path).runs))
+    assert "2 / 0 / 0" in text
+    for command in (["aggregate"], ["leaderboard"], ["report", "-o", str(tmp_path / "report"), "--no-pdf"]):
+        result = CliRunner().invoke(main, [command[0], str(tmp_path), *command[1:]])
+        assert result.exit_code == 0, (command, result.output)
