@@ -160,7 +160,7 @@ def comparison(runs: pd.DataFrame) -> pd.DataFrame:
             flat[f"{fig}_n"] = n
         table = table.merge(flat.reset_index(), on=GROUP, how="left")
     if not finished.empty:
-        score = finished["final_eval_valid_acc"] if "final_eval_valid_acc" in finished else np.nan
+        score = finished.get("final_eval_valid_acc", np.nan)
         best = (
             finished.assign(_score=pd.to_numeric(score, errors="coerce"))
             .sort_values(["_score", "seed"], ascending=[False, True], na_position="last")
