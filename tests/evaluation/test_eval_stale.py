@@ -1,5 +1,6 @@
 """Evaluation runs record the code that trained them and are reported stale like searches
-(engine/runner.py): kept unless rerun_stale, extended `code_versions` when resumed by other code."""
+(engine/runner.py): kept unless rerun_stale, extended `code_versions` when resumed by other code, and
+marked in the retrained-error table and run list."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from nasbench_harness.engine.runner import _current_code
 from nasbench_harness.evaluation.jobs import eval_configs
 from nasbench_harness.evaluation.protocols import EvalConfig
 from nasbench_harness.evaluation.run import execute_evaluation
+from nasbench_harness.results.evaluation_table import evaluation_runs_section, evaluation_section, load_evaluations
 
 OLD = {"harness_version": "0.0.1", "git_commit": "deadbeefcafe0123"}
 OVERRIDES = {
@@ -54,6 +56,12 @@ def test_finished_evaluation_of_another_version_is_stale_and_kept_unless_rerun(f
     kept = execute_evaluation(config, tmp_path, reference_data_dir, torch.device("cpu"))
     assert kept.status == "stale" and "finished by nasbench_harness 0.0.1 (commit deadbeefcafe)" in kept.reason
     assert (directory / "result.json").read_text() == before
+    evals = load_evaluations(tmp_path)
+    assert evals["stale"].tolist() == [True] and evals["running"].tolist() == [False]
+    section = evaluation_section(evals)
+    assert section.table.set_index("space").loc["s3", "cifar10 darts_2nd"].endswith("(n=1) † ‡")
+    assert any(note.startswith("‡ holds stale retrains") for note in section.notes)
+    assert evaluation_runs_section(evals).table["status"].tolist() == ["finished (stale)"]
     args = ["evaluate", str(tmp_path / "runs/s3/cifar10/darts_2nd/0-abc"), "--epochs", "1", "--layers", "2"]
     args += ["--channels", "4", "--batch-size", "8", "--limit-train", "8", "--limit-test", "8"]
     args += ["--results-dir", str(tmp_path), "--data-dir", str(reference_data_dir), "--device", "cpu"]
