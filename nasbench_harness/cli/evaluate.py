@@ -26,6 +26,12 @@ from nasbench_harness.cli.app import main
     help="RobustDARTS selection: retrain each TARGET this many epochs on half the training set, then fully "
     "retrain the one with the lowest held-out error (DARTS: 100).",
 )
+@click.option(
+    "--rerun-stale",
+    is_flag=True,
+    help="Rerun finished evaluations of another harness version or commit (their old record moves to "
+    "previous/ in the run directory); without it they are kept and reported as stale.",
+)
 @click.option("--results-dir", default="results", show_default=True, help="Where evaluation directories go.")
 @click.option("--data-dir", help="Dataset directory (default: $NASBENCH_DATA, the user cache).")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
@@ -42,6 +48,7 @@ def evaluate(
     limit_test: int | None,
     params_only: bool,
     select_epochs: int | None,
+    rerun_stale: bool,
     results_dir: str,
     data_dir: str | None,
     device: str,
@@ -88,7 +95,12 @@ def evaluate(
             label = f"[{i}/{len(configs)}] {config.stage} retrain of {where}"
             click.echo(f"{label} ({config.relative_dir()})", err=True)
             outcome = execute_evaluation(
-                config, results, data, torch_device, report=lambda m: click.echo(f"  {m}", err=True)
+                config,
+                results,
+                data,
+                torch_device,
+                report=lambda m: click.echo(f"  {m}", err=True),
+                rerun_stale=rerun_stale,
             )
             click.echo(f"{label}: {outcome.status}{' - ' + outcome.reason if outcome.reason else ''}", err=True)
             outcomes.append(outcome)
@@ -109,7 +121,7 @@ def evaluate(
     import json
 
     for o in outcomes:
-        if o.status in ("finished", "skipped"):
+        if o.status in ("finished", "skipped", "stale"):
             r = json.loads((o.directory / "result.json").read_text())
             click.echo(
                 f"{o.status:<9} {o.config.stage:<6} seed {o.config.seed}  "

@@ -40,9 +40,10 @@ def aggregate(results_dir: Path, out: Path | None) -> None:
 
     results = _load(results_dir)
     counts = results.runs["status"].value_counts().to_dict() if not results.runs.empty else {}
+    flags = {f: int(results.runs[f].sum()) for f in ("running", "stale") if f in results.runs}
     click.echo(
         f"{len(results.runs)} runs ({', '.join(f'{n} {s}' for s, n in sorted(counts.items())) or 'none'}), "
-        f"{len(results.epochs)} epoch rows"
+        f"{len(results.epochs)} epoch rows" + "".join(f"; {n} {f}" for f, n in flags.items() if n)
     )
     for section in sections(results.runs):
         click.echo("\n" + render_text(section).rstrip())

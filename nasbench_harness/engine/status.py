@@ -4,6 +4,8 @@ Read only from the run directories (result.json, failed.json, metrics.jsonl, the
 works while a suite runs on any executor. A run is `running` while a process holds its lock: the
 probe (`lock_holder`) never claims the run. The suites' run lists come from results/suites/*.json,
 written by `nasbench run`; run directories no manifest lists are shown under "(no suite manifest)".
+Evaluation runs (retrained genotypes, `evaluations/`: `nasbench evaluate` or a suite's `evaluate:` stage)
+are listed in their own section, with the same states.
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ from nasbench_harness.errors import HarnessError
 
 STATES = ("finished", "running", "failed", "pending")
 UNLISTED = "(no suite manifest)"
+#: The section of evaluation runs (no manifest lists them).
+EVALUATIONS = "(evaluation runs)"
 
 
 @dataclass
@@ -31,7 +35,8 @@ class RunState:
     @property
     def label(self) -> str:
         i = self.info
-        return f"{i.get('method', '?')} {i.get('space', '?')}/{i.get('dataset', '?')} seed {i.get('seed', '?')}"
+        label = f"{i.get('method', '?')} {i.get('space', '?')}/{i.get('dataset', '?')} seed {i.get('seed', '?')}"
+        return f"{label} ({i['stage']} retrain)" if i.get("stage") else label
 
 
 @dataclass
@@ -103,17 +108,31 @@ def results_status(results: Path) -> list[SuiteState]:
             unlisted.runs.append(RunState(relative, info, *run_state(directory, info)))
     if unlisted.runs:
         suites.append(unlisted)
+    evaluations = SuiteState(EVALUATIONS)
+    for directory in sorted((results / "evaluations").glob("*/*/*/*")):
+        if directory.is_dir():
+            info = _info_from_metadata(directory)
+            evaluations.runs.append(RunState(str(directory.relative_to(results)), info, *run_state(directory, info)))
+    if evaluations.runs:
+        suites.append(evaluations)
     return suites
 
 
 def _info_from_metadata(directory: Path) -> dict[str, Any]:
+    """Identity from the path, epochs (and an evaluation's stage) from metadata.json, or failed.json's config
+    for a run that failed before writing metadata."""
     space, dataset, method, run_id = directory.parts[-4:]
     info: dict[str, Any] = {"space": space, "dataset": dataset, "method": method, "seed": run_id.split("-")[0]}
-    try:
-        config = json.loads((directory / "metadata.json").read_text())["config"]
-        info["epochs"] = config["train"]["epochs"]
-    except (OSError, ValueError, KeyError):
-        pass
+    for name in ("metadata.json", FAILED):
+        try:
+            config = json.loads((directory / name).read_text())["config"]
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+        if isinstance(config, dict):
+            info["epochs"] = (config.get("train") or {}).get("epochs")
+            if config.get("stage"):
+                info["stage"] = config["stage"]
+        break
     return info
 
 
@@ -123,7 +142,8 @@ def format_status(suites: list[SuiteState], show_finished: bool = False) -> str:
     lines = []
     for suite in suites:
         counts = suite.counts()
-        lines.append(f"suite {suite.name}: {len(suite.runs)} runs: " + ", ".join(f"{n} {s}" for s, n in counts.items()))
+        title = "evaluation runs" if suite.name == EVALUATIONS else f"suite {suite.name}"
+        lines.append(f"{title}: {len(suite.runs)} runs: " + ", ".join(f"{n} {s}" for s, n in counts.items()))
         order = {s: i for i, s in enumerate(("running", "failed", "pending", "finished"))}
         for run in sorted(suite.runs, key=lambda r: order[r.state]):
             if run.state == "finished" and not show_finished:

@@ -108,7 +108,7 @@ def select_then_evaluate(
     short = run(candidates)
     scored = []
     for config, outcome in zip(candidates, short):
-        if outcome.status in ("finished", "skipped"):
+        if outcome.status in ("finished", "skipped", "stale"):  # a kept stale retrain still has its figure
             result = json.loads((outcome.directory / "result.json").read_text())
             scored.append((result["valid_error"], config))
     if not scored:

@@ -23,12 +23,16 @@ import nasbench_harness
 from nasbench_harness.data import PairedBatches, SearchSplit, eval_batches, load_dataset, search_split
 from nasbench_harness.engine.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from nasbench_harness.engine.record import FAILED, RunLocked, RunRecord
-from nasbench_harness.engine.runner import (
+from nasbench_harness.engine.runner import (  # the private helpers: a search's stale check, shared as is
     Reporter,
     RunFailure,
     RunOutcome,
+    _code_versions,
+    _current_code,
     _failure_reason,
     _os_error,
+    _stale,
+    _version,
     git_commit,
     seed_everything,
 )
@@ -47,6 +51,7 @@ class EvaluationRun:
     def __init__(self, config: EvalConfig, results_dir: Path, data_dir: Path, device: torch.device, report: Reporter):
         self.config, self.data_dir, self.device, self.report = config, data_dir, device, report
         self.record = RunRecord(results_dir / config.relative_dir())
+        self.code_versions = [_current_code()]  # extended on resume by another version or commit, as a search's
 
     def build(self) -> None:
         config = self.config
@@ -86,6 +91,7 @@ class EvaluationRun:
             "run_id": self.config.run_id(),
             "harness_version": nasbench_harness.__version__,
             "git_commit": git_commit(),
+            "code_versions": self.code_versions,
             "torch_version": torch.__version__,
             "python_version": platform.python_version(),
             "host": platform.node(),
@@ -123,6 +129,7 @@ class EvaluationRun:
             set_rng_state(payload["rng"])
             next_epoch = payload["next_epoch"]
             self.report(f"resuming {self.record.dir} at epoch {next_epoch}")
+            self._extend_code_versions()
         self.record.truncate_metrics_after(0, next_epoch)
         self.record.write_metadata(self.metadata())
         for epoch in range(next_epoch, epochs):
@@ -164,6 +171,19 @@ class EvaluationRun:
         return RunOutcome(
             self.config, self.record.dir, "finished", seconds=result["train_seconds"], genotype=self.config.genotype
         )  # type: ignore[arg-type]
+
+    def _extend_code_versions(self) -> None:
+        """On resume: keep the versions that trained the earlier epochs, and add this one if it differs
+        (the finished run is then reported stale)."""
+        self.code_versions = _code_versions(self.record.read_json("metadata.json"))
+        if _current_code() not in self.code_versions:
+            before = ", ".join(_version(v["harness_version"], v["git_commit"]) for v in self.code_versions)
+            self.report(
+                f"warning: this evaluation was started by nasbench_harness {before} and is resumed by "
+                f"{_version(*_current_code().values())}: its epochs come from different code "
+                "(recorded in metadata code_versions; it will be reported stale)"
+            )
+            self.code_versions.append(_current_code())
 
     def train_epoch(self, epoch: int) -> dict[str, Any]:
         t = self.config.train
@@ -244,7 +264,9 @@ def execute_evaluation(
 ) -> RunOutcome:
     """Run, skip (finished) or resume one evaluation; its failure is recorded in failed.json, never raised.
 
-    The signature is runner.execute's, so every executor runs evaluation jobs the same way."""
+    A finished evaluation by another harness version or commit is `stale` and kept, unless `rerun_stale`
+    moves its record aside and runs it again (as a search). The signature is runner.execute's, so every
+    executor runs evaluation jobs the same way."""
     report = report or (lambda message: None)
     record = RunRecord(results_dir / config.relative_dir())
     try:
@@ -255,7 +277,17 @@ def execute_evaluation(
         return RunOutcome(config, record.dir, "failed", reason=f"cannot create {record.dir}: {_os_error(err)}")  # type: ignore[arg-type]
     with lock:
         if record.is_finished():
-            return RunOutcome(config, record.dir, "skipped", reason="finished earlier (same config hash)")  # type: ignore[arg-type]
+            stale = _stale(record)
+            if stale is None:
+                return RunOutcome(config, record.dir, "skipped", reason="finished earlier (same config hash)")  # type: ignore[arg-type]
+            if not rerun_stale:
+                return RunOutcome(config, record.dir, "stale", reason=f"{stale}; kept (--rerun-stale reruns it)")  # type: ignore[arg-type]
+            try:
+                moved = record.move_aside()
+            except OSError as err:
+                reason = f"--rerun-stale could not move the old record of {record.dir} aside: {_os_error(err)}"
+                return RunOutcome(config, record.dir, "failed", reason=reason)  # type: ignore[arg-type]
+            report(f"stale: {stale}; moved the old record to {moved} and running again")
         started = time.time()
         try:
             return EvaluationRun(config, results_dir, data_dir, device, report).run()

@@ -3,7 +3,8 @@
 Rows are spaces, columns dataset × method, cells mean ± std of the test error (%) over retraining seeds
 of the final stage, beside the published figure where reference.md §5 confirms one. A cell whose runs
 did not follow the full published protocol (fewer epochs, a smaller network, a data limit) is marked †,
-so a tiny CPU check is never read as a reproduction.
+so a tiny CPU check is never read as a reproduction. A cell holding stale retrains (finished by another
+harness version or commit than the one reading, results/load.py `code_state`) is marked ‡.
 """
 
 from __future__ import annotations
@@ -14,15 +15,17 @@ from typing import Any
 
 import pandas as pd
 
+from nasbench_harness.engine.record import lock_holder
 from nasbench_harness.results import published
-from nasbench_harness.results.load import setting_key
+from nasbench_harness.results.load import code_state, setting_key, this_code
 from nasbench_harness.results.tables import MISSING, Section
 
 EVALUATIONS = "evaluations"
 #: Columns of the per-evaluation table, in order.
 COLUMNS = (
-    "eval_dir", "space", "dataset", "method", "setting", "seed", "stage", "status", "test_error", "valid_error",
-    "params_mb", "flops_m", "epochs", "full_protocol", "genotype", "search_run", "config_hash", "reason",
+    "eval_dir", "space", "dataset", "method", "setting", "seed", "stage", "status", "stale", "running",
+    "test_error", "valid_error", "params_mb", "flops_m", "epochs", "full_protocol", "genotype", "search_run",
+    "config_hash", "reason",
 )  # fmt: skip
 #: The leaderboard's retraining columns (joined on method, space, dataset, setting).
 LEADERBOARD_EXTRA = (
@@ -78,6 +81,7 @@ def load_evaluations(root: str | Path) -> pd.DataFrame:
         if config.get("search_run"):
             search_config = (_read(root / config["search_run"] / "metadata.json") or {}).get("config") or {}
         status = "finished" if result is not None else ("failed" if failed is not None else "unfinished")
+        stale = status == "finished" and code_state(metadata)[1]
         rows.append(
             {
                 "eval_dir": directory.relative_to(root).as_posix(),
@@ -88,6 +92,8 @@ def load_evaluations(root: str | Path) -> pd.DataFrame:
                 "seed": config.get("seed"),
                 "stage": config.get("stage", "final"),
                 "status": status,
+                "stale": stale,
+                "running": status == "unfinished" and lock_holder(directory) is not None,
                 "test_error": (result or {}).get("test_error"),
                 "valid_error": (result or {}).get("valid_error"),
                 "params_mb": (result or {}).get("params_mb") or (metadata.get("network") or {}).get("params_mb"),
@@ -106,7 +112,7 @@ def load_evaluations(root: str | Path) -> pd.DataFrame:
 def evaluation_summary(evals: pd.DataFrame) -> pd.DataFrame:
     """Per (space, dataset, method, setting): finished final-stage seeds, test error mean / std, params,
     whether every run followed the full protocol, and the published figure."""
-    columns = [*_KEYS, *LEADERBOARD_EXTRA, "published_test_error"]
+    columns = [*_KEYS, *LEADERBOARD_EXTRA, "retrain_n_stale", "published_test_error"]
     final = evals[(evals["stage"] == "final") & (evals["status"] == "finished")] if not evals.empty else evals
     if final.empty:
         return pd.DataFrame(columns=columns)
@@ -118,6 +124,7 @@ def evaluation_summary(evals: pd.DataFrame) -> pd.DataFrame:
             "retrain_test_error_std": grouped["test_error"].std(),
             "retrain_params_mb": grouped["params_mb"].mean(),
             "retrain_full_protocol": grouped["full_protocol"].all(),
+            "retrain_n_stale": grouped["stale"].sum(),
         }
     ).reset_index()
     table["published_test_error"] = [
@@ -148,7 +155,7 @@ def evaluation_section(evals: pd.DataFrame) -> Section | None:
         labels = summary.loc[summary["dataset"] == dataset, "label"]
         columns += [(dataset, label) for label in sorted(set(labels))]
     rows = []
-    reduced = False
+    reduced = stale = False
     for space in _order(summary["space"], _SPACE_ORDER):
         row: dict[str, str] = {"space": space}
         for dataset, label in columns:
@@ -159,8 +166,9 @@ def evaluation_section(evals: pd.DataFrame) -> Section | None:
                 continue
             h = hit.iloc[0]
             std = "" if pd.isna(h["retrain_test_error_std"]) else f" ± {h['retrain_test_error_std']:.2f}"
-            mark = "" if h["retrain_full_protocol"] else " †"
+            mark = ("" if h["retrain_full_protocol"] else " †") + (" ‡" if h["retrain_n_stale"] else "")
             reduced |= not h["retrain_full_protocol"]
+            stale |= bool(h["retrain_n_stale"])
             row[ours] = f"{h['retrain_test_error_mean']:.2f}{std} (n={h['retrain_n_seeds']}){mark}"
             if pd.notna(h["published_test_error"]):
                 row[f"{ours} (published)"] = f"{h['published_test_error']:.2f}"
@@ -175,6 +183,11 @@ def evaluation_section(evals: pd.DataFrame) -> Section | None:
     if reduced:
         notes.append(
             "† not the full published protocol (fewer epochs, a smaller network or a data limit): not a reproduction."
+        )
+    if stale:
+        notes.append(
+            f"‡ holds stale retrains, finished by another harness version or commit than this one, {this_code()}; "
+            "they are in the mean (`nasbench evaluate --rerun-stale` reruns them; the run list marks them)."
         )
     return Section("Retrained test error (S1–S4 layout)", frame, notes)
 
@@ -199,6 +212,8 @@ def evaluation_runs_section(evals: pd.DataFrame) -> Section | None:
     ]
     frame = evals.reindex(columns=columns).sort_values(["space", "dataset", "method", "stage", "seed"])
     frame = frame.astype(object).where(frame.notna(), "").astype(str)
+    for flag in ("running", "stale"):
+        frame.loc[evals[flag].astype(bool).reindex(frame.index), "status"] += f" ({flag})"
     return Section(
         "Evaluation runs", frame.reset_index(drop=True), ["params_mb: auxiliary head excluded (DARTS' count)."]
     )

@@ -5,7 +5,9 @@ so results aggregate on a machine without the data. Which methods sweep a hyperp
 sweep's run is chosen, the method classes declare (`Method.sweep_param`, `Method.select`), so reading
 a tree imports the method registry (and torch). Every run gets a `status`
 (finished / failed / unfinished) and tables count the three separately: a run that did not finish
-is never averaged in silently. Rows are collected as plain dicts and turned into frames once, so
+is never averaged in silently. Two flags qualify a status: `stale` (finished, but some epoch was trained by
+another harness version or commit than the one reading, as `nasbench run` reports it) and `running` (not
+finished, and a process holds the run's lock now). Rows are collected as plain dicts and turned into frames once, so
 10,000 runs load in a few seconds (`benchmarks/bench_aggregate.py`).
 """
 
@@ -22,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from nasbench_harness.config import canonical_hash
+from nasbench_harness.engine.record import lock_holder
 from nasbench_harness.errors import HarnessError
 
 try:
@@ -142,6 +145,25 @@ def _current_flags(rows: list[dict[str, Any]]) -> list[bool]:
     return flags
 
 
+def code_state(metadata: Mapping[str, Any]) -> tuple[str, bool]:
+    """The versions that trained a run, in order (" then "-joined), and whether they differ from this
+    harness's: the stale test of engine/runner.py, whose helpers are used as they are."""
+    from nasbench_harness.engine.runner import _code_versions, _current_code, _version
+
+    if not metadata:  # failed before writing metadata: no epoch was trained
+        return "", False
+    versions = _code_versions(dict(metadata))
+    shown = " then ".join(_version(v.get("harness_version"), v.get("git_commit")) for v in versions)
+    return shown, versions != [_current_code()]
+
+
+def this_code() -> str:
+    """The harness version and commit reading the results, as the stale messages name it."""
+    from nasbench_harness.engine.runner import _current_code, _version
+
+    return _version(*_current_code().values())
+
+
 def read_run(directory: Path, root: Path) -> tuple[dict[str, Any], list[dict[str, Any]], dict[str, Any]]:
     """One run's flat record, its epoch rows (α and other architecture state dropped: heat maps read the
     file) and its config."""
@@ -164,6 +186,7 @@ def read_run(directory: Path, root: Path) -> tuple[dict[str, Any], list[dict[str
     seed_part, _, hash_part = directory.name.partition("-")
     train, metrics_cfg = config.get("train") or {}, config.get("metrics") or {}
     gt = (metadata.get("provenance") or {}).get("ground_truth") or {}
+    versions, other_code = code_state(metadata)
     record: dict[str, Any] = {
         "run_dir": directory.relative_to(root).as_posix(),
         "method": config.get("method", directory.parent.name),
@@ -175,6 +198,9 @@ def read_run(directory: Path, root: Path) -> tuple[dict[str, Any], list[dict[str
         "profile": config.get("profile"),
         "status": status,
         "reason": (failed or {}).get("reason", ""),
+        "stale": status == "finished" and other_code,
+        "running": status == "unfinished" and lock_holder(directory) is not None,
+        "code_versions": versions,
         "epochs": train.get("epochs"),
         "batch_size": train.get("batch_size"),
         "lr": train.get("lr"),

@@ -163,7 +163,8 @@ def _provenance(runs: pd.DataFrame) -> pd.DataFrame:
 
 def _status(runs: pd.DataFrame) -> pd.DataFrame:
     counts = runs["status"].value_counts() if not runs.empty else pd.Series(dtype=int)
-    return pd.DataFrame([{s: int(counts.get(s, 0)) for s in STATUSES}])
+    flags = {f"of which {f}": int(runs[f].sum()) if f in runs else 0 for f in tables.FLAGS}
+    return pd.DataFrame([{s: int(counts.get(s, 0)) for s in STATUSES} | flags])
 
 
 def _missing_ground_truth(results: Results) -> list[tables.Section]:
@@ -192,7 +193,14 @@ def write_report(root: str | Path, out_dir: str | Path, pdf: bool = True) -> Rep
     overview = make_overview(results, out_dir / "img", pdf)
     figures = make_figures(results, out_dir / "img", pdf) if not runs.empty else []
     summary = [
-        tables.Section("Runs by status", _status(runs), ["Every run directory found, before sweep selection."]),
+        tables.Section(
+            "Runs by status",
+            _status(runs),
+            [
+                "Every run directory found, before sweep selection. Running: unfinished, locked by a process now; "
+                "stale: finished by another harness version or commit than this one (see the Runs list)."
+            ],
+        ),
         *_missing_ground_truth(results),
         *tables.sections(runs),
         *evaluation_table.report_sections(root),

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from nasbench_harness.results import published
-from nasbench_harness.results.load import STATUSES, status_counts
+from nasbench_harness.results.load import STATUSES, status_counts, this_code
 
 #: What a comparison row stands for: runs that differ only in seed (and swept strength).
 GROUP = ["space", "dataset", "method", "setting"]
@@ -81,6 +81,8 @@ _PUBLISHED_FIELDS = {
     "gt_ImageNet16-120_test": "imagenet16_test",
 }
 MISSING = "–"
+#: Run flags of load.py counted per group as `n_<flag>`: unfinished runs locked now, finished runs of other code.
+FLAGS = ("running", "stale")
 HOURS = ".3g"
 
 
@@ -128,13 +130,15 @@ def comparison(runs: pd.DataFrame) -> pd.DataFrame:
     """The numbers behind every table and the leaderboard, one row per group (see module doc).
 
     Columns: GROUP, n_runs (sweep members included), n_seeds (seeds of any status),
-    n_finished / n_failed / n_unfinished, seeds / seeds_finished (";"-joined),
+    n_finished / n_failed / n_unfinished, n_stale (finished runs of other code, in the statistics) and
+    n_running (unfinished runs locked now) with stale_versions (the code of the stale ones),
+    seeds / seeds_finished (";"-joined),
     `<figure>_mean/_std/_sem/_n` per figure present, best-of-N by validation (`best_seed`,
     `best_<figure>`), cost_unit, INFO columns (`order`: first/second-order DARTS, see `darts_order`),
     published columns (`pub_*`).
     """
     if runs.empty:
-        return pd.DataFrame(columns=[*GROUP, "n_runs", "n_seeds", *(f"n_{s}" for s in STATUSES)])
+        return pd.DataFrame(columns=[*GROUP, "n_runs", "n_seeds", *(f"n_{s}" for s in (*STATUSES, *FLAGS))])
     runs = with_hours(runs).assign(order=darts_order)
     selected = runs[runs["selected"]]
     table = status_counts(selected, GROUP).rename(columns={s: f"n_{s}" for s in STATUSES})
@@ -144,10 +148,17 @@ def comparison(runs: pd.DataFrame) -> pd.DataFrame:
     info = grouped[[c for c in INFO if c in selected]].agg(distinct)
     info["cost_unit"] = grouped["device"].agg(_cost_unit) if "device" in selected else ""
     table = table.merge(info.reset_index(), on=GROUP, how="left")
+    stale, running = _flag(selected, "stale"), _flag(selected, "running")
+    versions = selected["code_versions"] if "code_versions" in selected else pd.Series("", index=selected.index)
+    marks = selected[GROUP].assign(n_stale=stale, n_running=running, versions=versions.where(stale, ""))
+    marks = marks.groupby(GROUP).agg(
+        n_stale=("n_stale", "sum"), n_running=("n_running", "sum"), stale_versions=("versions", distinct)
+    )
+    table = table.merge(marks.reset_index(), on=GROUP, how="left")
 
     finished = selected[selected["status"] == "finished"]
     figures = [f for f in FIGURES if f in finished and finished[f].notna().any()]
-    if not finished.empty:
+    if figures:  # finished runs that logged no figure at all keep their counts and best seed, no statistics
         numbers = finished[GROUP + figures].copy()
         numbers[figures] = numbers[figures].apply(pd.to_numeric, errors="coerce")
         stats = numbers.groupby(GROUP)[figures].agg(["mean", "std", "count"])
@@ -159,8 +170,10 @@ def comparison(runs: pd.DataFrame) -> pd.DataFrame:
             flat[f"{fig}_sem"] = stats[(fig, "std")] / np.sqrt(n.where(n > 0))
             flat[f"{fig}_n"] = n
         table = table.merge(flat.reset_index(), on=GROUP, how="left")
+    if not finished.empty:
+        score = finished.get("final_eval_valid_acc", np.nan)
         best = (
-            finished.assign(_score=pd.to_numeric(finished["final_eval_valid_acc"], errors="coerce"))
+            finished.assign(_score=pd.to_numeric(score, errors="coerce"))
             .sort_values(["_score", "seed"], ascending=[False, True], na_position="last")
             .drop_duplicates(GROUP)
         )
@@ -174,6 +187,13 @@ def comparison(runs: pd.DataFrame) -> pd.DataFrame:
     table = table.merge(seeds.reset_index(), on=GROUP, how="left").merge(done.reset_index(), on=GROUP, how="left")
     table["seeds_finished"] = table["seeds_finished"].astype(object).fillna("")
     return _add_published(table).sort_values(GROUP, ignore_index=True)
+
+
+def _flag(runs: pd.DataFrame, column: str) -> pd.Series:
+    """A boolean run flag of load.py (`stale`, `running`); False for a frame read without it."""
+    if column not in runs:
+        return pd.Series(False, index=runs.index)
+    return runs[column].astype(object).fillna(False).astype(bool)
 
 
 def _add_published(table: pd.DataFrame) -> pd.DataFrame:
@@ -225,18 +245,33 @@ def stat(row: pd.Series, figure: str, digits: int | str = 2) -> str:
 
 
 def _seeds(row: pd.Series) -> str:
-    return f"{int(row['n_finished'])} / {int(row['n_failed'])} / {int(row['n_unfinished'])}"
+    """finished / failed / unfinished, with how many of those are running now or stale."""
+    counts = f"{int(row['n_finished'])} / {int(row['n_failed'])} / {int(row['n_unfinished'])}"
+    marks = [f"{int(row[f'n_{m}'])} {m}" for m in FLAGS if row[f"n_{m}"] > 0]
+    return f"{counts} ({', '.join(marks)})" if marks else counts
 
 
 def _status_note(table: pd.DataFrame) -> list[str]:
-    notes = [
-        "Seeds column: finished / failed / unfinished. Means, stds (ddof 1) and standard errors use finished runs only."
-    ]
+    legend = "Seeds column: finished / failed / unfinished. Means, stds (ddof 1) and standard errors use finished runs"
+    legend += " only."
+    if (table["n_running"] > 0).any():
+        legend += " Running: unfinished runs whose lock a process holds now."
+    if (table["n_stale"] > 0).any():
+        legend += (
+            f" Stale: finished runs trained (in part) by another harness version or commit than this one, "
+            f"{this_code()}; they are in the statistics; `nasbench run --rerun-stale` reruns them."
+        )
+    notes = [legend]
     left_out = table[(table["n_failed"] > 0) | (table["n_unfinished"] > 0)]
     for row in left_out.itertuples(index=False):
         notes.append(
             f"{method_label(row.method, row.order)} on {row.space}/{row.dataset}: {row.n_failed} failed and "
             f"{row.n_unfinished} unfinished run(s) are not in the statistics."
+        )
+    for row in table[table["n_stale"] > 0].itertuples(index=False):
+        notes.append(
+            f"{method_label(row.method, row.order)} on {row.space}/{row.dataset}: {row.n_stale} of "
+            f"{row.n_finished} finished run(s) are stale (trained by {row.stale_versions or 'unrecorded code'})."
         )
     swept = table[table["n_runs"] > table["n_seeds"]]
     for row in swept.itertuples(index=False):
@@ -468,8 +503,15 @@ def runs_section(runs: pd.DataFrame) -> Section:
     """Every run with its status, so failed and unfinished ones are visible by name."""
     columns = ["method", "space", "dataset", "seed", "status", "selected", "epochs_logged", "genotype", "reason"]
     frame = runs.reindex(columns=columns).sort_values(["space", "dataset", "method", "seed"])
+    flags = {"running": _flag(runs, "running"), "stale": _flag(runs, "stale")}
     frame = frame.astype(object).where(frame.notna(), "").astype(str)
-    return Section("Runs", frame.reset_index(drop=True), ["`selected` is False for sweep runs not kept."])
+    for flag, on in flags.items():
+        frame.loc[on.reindex(frame.index), "status"] += f" ({flag})"
+    notes = [
+        "`selected` is False for sweep runs not kept. (running): a process holds the run's lock now; "
+        f"(stale): finished by another harness version or commit than this one, {this_code()}."
+    ]
+    return Section("Runs", frame.reset_index(drop=True), notes)
 
 
 # ---------------------------------------------------------------------------------------------

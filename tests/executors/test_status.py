@@ -64,3 +64,33 @@ def test_a_claim_waits_out_a_status_probe(tmp_path):
     started = time.monotonic()
     with RunLock(directory):
         assert time.monotonic() - started < 5
+
+
+def test_status_lists_evaluation_runs_in_their_own_section(tmp_path):
+    """Evaluation runs (evaluations/, no manifest lists them) get the same four states as searches."""
+    _manifest(tmp_path, [0])
+    records = {}
+    for seed, stage in ((0, "final"), (1, "final"), (2, "select"), (3, "final")):
+        config = {"method": "darts_2nd", "space": "s3", "dataset": "cifar10", "seed": seed, "stage": stage}
+        config["train"] = {"epochs": 4}
+        records[seed] = RunRecord(tmp_path / f"evaluations/s3/cifar10/darts_2nd/{seed}-e{seed}")
+        records[seed].dir.mkdir(parents=True)
+        records[seed].write_metadata({"kind": "evaluate", "config": config})
+    records[0].write_result({"status": "finished", "test_error": 3.1})
+    records[1].write_failure({"status": "failed", "reason": "RunFailure: training loss is nan at epoch 1"})
+    records[2].append_metrics({"epoch": 0})
+    records[3].append_metrics({"epoch": 0})
+    with RunLock(records[2].dir):
+        out = CliRunner().invoke(main, ["status", str(tmp_path), "--all"])
+    assert out.exit_code == 0, out.output
+    assert "suite s: 1 runs: 0 finished, 0 running, 0 failed, 1 pending" in out.output
+    head, _, section = out.output.partition("evaluation runs: 4 runs: 1 finished, 1 running, 1 failed, 1 pending\n")
+    assert section and "darts_2nd" not in head, out.output
+    lines = section.splitlines()
+    assert any(
+        line.startswith("  running  darts_2nd s3/cifar10 seed 2 (select retrain)") and "epoch 1/4 done" in line
+        for line in lines
+    ), out.output
+    assert any(line.startswith("  failed   darts_2nd s3/cifar10 seed 1 (final retrain)") for line in lines)
+    assert any(line.startswith("  pending") and "interrupted after epoch 1/4" in line for line in lines)
+    assert any(line.startswith("  finished darts_2nd s3/cifar10 seed 0 (final retrain)") for line in lines)

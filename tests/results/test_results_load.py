@@ -185,3 +185,80 @@ def test_first_and_second_order_runs_are_separate_rows_labelled_by_order(tmp_pat
     assert all(pd.isna(published[k]) for k in published if k.startswith("darts_es"))
     text = "\n".join(render_text(s) for s in sections(load_results(tmp_path).runs))
     assert "darts_es (first order)" in text and "darts_es (second order)" in text
+
+
+def test_finished_runs_without_any_figure_give_a_counts_only_table(tmp_path: Path):
+    """Finished runs that logged no figure (no epochs, no timings) used to crash `comparison` with pandas'
+    "No objects to concatenate"; every caller (sections, aggregate, leaderboard, report) now shows the row."""
+    for seed in (0, 1):
+        directory = write_run(tmp_path, seed=seed, rows=[])
+        result = json.loads((directory / "result.json").read_text())
+        for key in ("search_seconds", "wall_seconds_this_session"):
+            result.pop(key)
+        (directory / "result.json").write_text(json.dumps(result))
+    table = comparison(load_results(tmp_path).runs)
+    assert table[["n_finished", "seeds_finished", "best_seed"]].values.tolist() == [[2, "0;1", 0]]
+    assert not any(c.endswith("_mean") for c in table)
+    text = "\n".join(render_text(s) for s in sections(load_results(tmp_path).runs))
+    assert "2 / 0 / 0" in text
+    for command in (["aggregate"], ["leaderboard"], ["report", "-o", str(tmp_path / "report"), "--no-pdf"]):
+        result = CliRunner().invoke(main, [command[0], str(tmp_path), *command[1:]])
+        assert result.exit_code == 0, (command, result.output)
+
+
+def _as_this_code(directory: Path) -> None:
+    """Make a hand-written run look finished by the harness reading it (write_run records commit c0ffee)."""
+    from nasbench_harness.engine.runner import _current_code
+
+    metadata = json.loads((directory / "metadata.json").read_text())
+    metadata.update(_current_code(), code_versions=[_current_code()])
+    (directory / "metadata.json").write_text(json.dumps(metadata))
+
+
+def test_stale_and_running_runs_are_marked_not_mixed_in_silently(tmp_path: Path):
+    """A finished run of other code is `stale` (still in the statistics, counted and named in the notes); an
+    unfinished one whose lock is held is `running`; a run resumed by this code after other code is stale."""
+    from nasbench_harness.engine.record import RunLock
+    from nasbench_harness.engine.runner import _current_code
+    from nasbench_harness.results.load import this_code
+    from nasbench_harness.results.report import _status as report_status
+    from nasbench_harness.results.tables import runs_section
+
+    final = {"gt_cifar10_test": 90.0}
+    _as_this_code(write_run(tmp_path, seed=0, rows=[epoch_row(0)], final_metrics=final))
+    write_run(tmp_path, seed=1, rows=[epoch_row(0)], final_metrics=final)  # commit c0ffee: stale
+    mixed = write_run(tmp_path, seed=2, rows=[epoch_row(0)], final_metrics=final)
+    _as_this_code(mixed)
+    metadata = json.loads((mixed / "metadata.json").read_text())
+    metadata["code_versions"] = [{"harness_version": "0.0.9", "git_commit": "beef"}, _current_code()]
+    (mixed / "metadata.json").write_text(json.dumps(metadata))
+    busy = write_run(tmp_path, seed=3, status="unfinished", rows=[epoch_row(0)])
+    write_run(tmp_path, seed=4, status="unfinished", rows=[epoch_row(0)])  # interrupted, not running
+    with RunLock(busy):
+        results = load_results(tmp_path)
+        shown = CliRunner().invoke(main, ["aggregate", str(tmp_path)])
+    counts = report_status(results.runs)  # the report's "Runs by status" table
+    assert counts.to_dict("records") == [
+        {"finished": 3, "failed": 0, "unfinished": 2, "of which running": 1, "of which stale": 2}
+    ]
+    runs = results.runs.set_index("seed")
+    assert runs["stale"].to_dict() == {0: False, 1: True, 2: True, 3: False, 4: False}
+    assert runs["running"].to_dict() == {0: False, 1: False, 2: False, 3: True, 4: False}
+    assert runs.loc[1, "code_versions"] == "0.1.0 (commit c0ffee)"
+    (row,) = comparison(results.runs).to_dict("records")
+    assert (row["n_finished"], row["n_stale"], row["n_unfinished"], row["n_running"]) == (3, 2, 2, 1)
+    assert row["gt_cifar10_test_n"] == 3  # stale runs stay in the statistics, marked
+    assert row["stale_versions"] == f"0.0.9 (commit beef) then {this_code()};0.1.0 (commit c0ffee)"
+    assert shown.exit_code == 0, shown.output
+    assert "5 runs (3 finished, 2 unfinished), 5 epoch rows; 1 running; 2 stale" in shown.output
+    assert "3 / 0 / 2 (1 running, 2 stale)" in shown.output
+    assert "darts on nb201/cifar10: 2 of 3 finished run(s) are stale (trained by " in shown.output
+    assert "Stale: finished runs trained (in part) by another harness version or commit" in shown.output
+    statuses = runs_section(results.runs).table.set_index("seed")["status"].to_dict()
+    assert statuses == {
+        "0": "finished",
+        "1": "finished (stale)",
+        "2": "finished (stale)",
+        "3": "unfinished (running)",
+        "4": "unfinished",
+    }
