@@ -1,13 +1,13 @@
 """GPU check of the fast path (engine/fast_path.py), at most ~8 minutes on one H100/H200:
 
 1. steps/s of first-order DARTS on NB201 (full size, batch 64): plain eager step, fast path (CUDA graph), each
-   channels-last (the default) and channels-first, and xautodl's TinyNetworkDarts with DARTS-V1's step; the
+   channels-first (the default on CUDA) and channels-last, and xautodl's TinyNetworkDarts with DARTS-V1's step; the
    DARTS space (8 cells) plain vs fast vs xautodl's NASNetworkDARTS;
 2. fp32 genotype trajectory of plain vs fast path over 300 steps (6 "epochs" of 50 steps, cosine lr, a
    genotype per epoch; the last batch of each epoch smaller, so the eager fallback is in the trajectory), and
    the same for bf16 autocast against fp32;
-3. several seeds sharing the GPU: N = 1, 4, 8 fast-path runs of different seeds replayed in turn in one
-   process (this is NOT packed seeds, which are not built: one graph per run, N graphs in turn);
+3. packed seeds: N = 1, 4, 8 fast-path runs of different seeds driven by the seed-pack driver
+   (engine/packed.py: each run's graph replayed on its own CUDA stream, in lockstep);
 4. the 50-epoch time extrapolated: fast step time x 391 steps (25k CIFAR-10 images, batch 64) x 50.
 
 Inputs are synthetic (no dataset on the device machine): fixed random batches per step from a seeded
@@ -70,17 +70,17 @@ def speed(space: str, steps: int) -> dict:
     train, valid = batch(0)
     config = S.run_config("darts", space)
     out = {"xautodl": seconds_per_step(S.reference("darts", space, DEVICE, 64), steps)}
-    for name, fast, network in (
+    for name, fast, network in (  # the default layout on CUDA is channels-first
         ("plain", False, {}),
         ("fast", True, {}),
-        ("plain_channels_first", False, {"channels_last": False}),
-        ("fast_channels_first", True, {"channels_last": False}),
+        ("plain_channels_last", False, {"channels_last": True}),
+        ("fast_channels_last", True, {"channels_last": True}),
     ):
         method, stepper = build(space, fast=fast, **network)
         method.set_epoch(0, config.train.lr)
         out[name] = seconds_per_step(lambda stepper=stepper: stepper(train, valid), steps)
         out[f"{name}_describe"] = stepper.describe()
-    for name in ("plain", "fast", "plain_channels_first", "fast_channels_first"):
+    for name in ("plain", "fast", "plain_channels_last", "fast_channels_last"):
         out[f"{name}_speedup_vs_xautodl"] = out["xautodl"] / out[name]
     return out
 
@@ -111,18 +111,39 @@ def compare(a: dict, b: dict) -> dict:
     }
 
 
-def shared(n: int, steps: int) -> dict:
+def packed(n: int, steps: int) -> dict:
+    """N fast-path runs of different seeds as a seed pack: the pack driver users run (engine/packed.py,
+    each member's step on its own stream with its own RNG state), fed synthetic sessions of `steps` steps."""
+    from types import SimpleNamespace
+
+    from nasbench_harness.engine.checkpoint import rng_state
+    from nasbench_harness.engine.packed import Member, PackDriver
+
+    train, valid = batch(0)
+
+    def session(count: int):
+        for _ in range(count):
+            yield train, valid
+        return None
+
     runs = [build("nb201", seed=seed) for seed in range(n)]
     for method, _ in runs:
         method.set_epoch(0, 0.025)
-    train, valid = batch(0)
 
-    def round_() -> None:
-        for _, stepper in runs:
-            stepper(train, valid)
+    def drive(count: int) -> float:
+        members = [
+            Member(SimpleNamespace(step=stepper), session(count), rng_state(), torch.cuda.Stream(DEVICE))
+            for _, stepper in runs
+        ]
+        torch.cuda.synchronize()
+        start = time.perf_counter()
+        PackDriver(members, "interleaved", print, attempt=1).run()
+        torch.cuda.synchronize()
+        return time.perf_counter() - start
 
-    per_round = seconds_per_step(round_, steps)
-    return {"runs": n, "seconds_per_round": per_round, "steps_per_second_total": n / per_round}
+    drive(10)  # warm-up and capture
+    seconds = drive(steps)
+    return {"runs": n, "seconds_per_round": seconds / steps, "steps_per_second_total": n * steps / seconds}
 
 
 def main() -> None:
@@ -139,7 +160,7 @@ def main() -> None:
     report["nb201_speed"] = speed("nb201", steps=50)
     nb = report["nb201_speed"]
     report["nb201_50_epochs_extrapolated_seconds"] = {
-        k: nb[k] * STEPS_PER_EPOCH * EPOCHS for k in ("xautodl", "plain", "fast", "fast_channels_first")
+        k: nb[k] * STEPS_PER_EPOCH * EPOCHS for k in ("xautodl", "plain", "fast", "fast_channels_last")
     }
     save()
     plain, fast = trajectory("fp32", fast=False), trajectory("fp32", fast=True)
@@ -148,7 +169,7 @@ def main() -> None:
     save()
     report["bf16_vs_fp32_plain"] = compare(plain, trajectory("bf16", fast=False))
     save()
-    report["shared_gpu"] = [shared(n, steps=20) for n in (1, 4, 8)]
+    report["packed_seeds"] = [packed(n, steps=30) for n in (1, 4, 8)]
     save()
     report["darts_speed"] = speed("darts", steps=10)
     save()

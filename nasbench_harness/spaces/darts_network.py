@@ -93,7 +93,7 @@ class DartsSupernet(Supernet):
         stem_multiplier: int = 3,
         in_channels: int = 3,
         fused: bool = True,
-        channels_last: bool = True,
+        channels_last: bool | None = None,
     ):
         super().__init__()
         self.space = space
@@ -138,8 +138,7 @@ class DartsSupernet(Supernet):
     def forward(self, x: Tensor, weights: MixingWeights | None = None) -> Tensor:
         per_cell = self.per_cell(weights)
         fused = self.uses_fused_path
-        if self.channels_last:
-            x = x.contiguous(memory_format=torch.channels_last)
+        x = self.to_layout(x)
         s0 = s1 = self.stem(x)
         for cell, w in zip(self.cells, per_cell):
             s0, s1 = s1, cell(s0, s1, w, self.mixer, self.drop_path_prob, fused)
@@ -155,6 +154,6 @@ class DartsSupernet(Supernet):
             "stem_multiplier": self.stem_multiplier,
             "search_bn": "affine=False, track_running_stats=True (DARTS/RobustDARTS search cells)",
             "fused": self.uses_fused_path,
-            "channels_last": self.channels_last,
+            **self.describe_layout(),
             **self.mixer.describe(),
         }

@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-import torch
 from torch import Tensor, nn
 
 from nasbench_harness.mixing import MixedEdge, Mixer, WeightedSum
@@ -80,7 +79,7 @@ class NB201Network(Supernet):
         in_channels: int = 3,
         searchable: bool = True,
         fused: bool = True,
-        channels_last: bool = True,
+        channels_last: bool | None = None,
     ):
         super().__init__()
         self.searchable = searchable
@@ -140,8 +139,7 @@ class NB201Network(Supernet):
     def forward(self, x: Tensor, weights: MixingWeights | None = None) -> Tensor:
         per_cell = iter(self.per_cell(weights) if self.searchable else [None] * len(self.searched_cell_types))
         fused = self.uses_fused_path
-        if self.channels_last:
-            x = x.contiguous(memory_format=torch.channels_last)
+        x = self.to_layout(x)
         feature = self.stem(x)
         for cell in self.cells:
             is_searched = isinstance(cell, NB201Cell)
@@ -156,6 +154,6 @@ class NB201Network(Supernet):
             "search_bn_affine": self.affine,
             "search_bn_track_running_stats": self.track_running_stats,
             "fused": self.uses_fused_path,
-            "channels_last": self.channels_last,
+            **self.describe_layout(),
             **self.mixer.describe(),
         }

@@ -29,8 +29,22 @@ class Supernet(nn.Module):
     searched_cell_types: tuple[str, ...]
     #: Asks for the fast cell forward (`spaces/fused.py`); False = op by op, as the original code.
     fused: bool = False
-    #: Activations in channels-last memory format: same values, faster convolutions on CPU.
-    channels_last: bool = False
+    #: Activations in channels-last memory format: same values, faster convolutions on CPU. None (the default
+    #: of the search supernets): channels-last on the CPU, channels-first on CUDA, where channels-last costs
+    #: about 20 % per step (docs/benchmarks.md, measured on an H200).
+    channels_last: bool | None = False
+
+    def layout_for(self, device: torch.device) -> str:
+        """The activations' memory format on `device`, as forward uses it and the metadata records it."""
+        wanted = self.channels_last if self.channels_last is not None else device.type == "cpu"
+        return "channels_last" if wanted else "channels_first"
+
+    def to_layout(self, x: Tensor) -> Tensor:
+        return x.contiguous(memory_format=torch.channels_last) if self.layout_for(x.device) == "channels_last" else x
+
+    def describe_layout(self) -> dict[str, object]:
+        device = next(self.parameters()).device
+        return {"channels_last": self.channels_last, "layout": self.layout_for(device)}
 
     @property
     def uses_fused_path(self) -> bool:

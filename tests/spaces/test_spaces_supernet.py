@@ -192,7 +192,13 @@ def test_dense_mixers_take_fast_path(space, build_tiny, batch, monkeypatch):
 def test_describe_records_path_and_layout(space, build_tiny):
     described = build_tiny(space, fused=False, channels_last=False).describe()
     assert described["fused"] is False and described["channels_last"] is False
-    assert build_tiny(space).describe()["channels_last"] is True
+    assert described["layout"] == "channels_first"
+    default = build_tiny(space)
+    assert default.describe()["layout"] == "channels_last"  # the CPU's faster layout
+    assert default.layout_for(torch.device("cuda")) == "channels_first"  # channels-last costs 20 % on CUDA
+    x = torch.randn(2, 3, 8, 8)
+    assert default.to_layout(x).is_contiguous(memory_format=torch.channels_last)
+    assert build_tiny(space, channels_last=True).layout_for(torch.device("cuda")) == "channels_last"
 
 
 def test_genotype_from_supernet(space, build_tiny):
