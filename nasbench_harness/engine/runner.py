@@ -10,11 +10,9 @@ from __future__ import annotations
 
 import dataclasses
 import errno
-import functools
 import math
 import platform
 import random
-import subprocess
 import sys
 import time
 import traceback
@@ -34,7 +32,8 @@ from nasbench_harness.engine import stages
 from nasbench_harness.engine.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from nasbench_harness.engine.fast_path import Stepper
 from nasbench_harness.engine.fast_path import plan as fast_path_plan
-from nasbench_harness.engine.record import FAILED, METADATA, RunLock, RunLocked, RunRecord
+from nasbench_harness.engine.record import FAILED, RunLock, RunLocked, RunRecord
+from nasbench_harness.engine.versions import current_code, git_commit, resumed_versions, stale_reason
 from nasbench_harness.errors import HarnessError
 from nasbench_harness.methods import EpochDecision, Method, get_method_class
 from nasbench_harness.methods.base import Batch, StepFigures, accuracy_on
@@ -137,21 +136,6 @@ def _dataset(config: RunConfig, data_dir: Path) -> Dataset:
     return _DATASETS[key]
 
 
-@functools.cache
-def git_commit() -> str | None:
-    try:
-        out = subprocess.run(
-            ["git", "rev-parse", "HEAD"],
-            cwd=Path(nasbench_harness.__file__).parent,
-            capture_output=True,
-            text=True,
-            timeout=5,
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return out.stdout.strip() or None if out.returncode == 0 else None
-
-
 class SearchRun:
     """Builds everything a run needs; `run()` executes it (resuming when a checkpoint exists)."""
 
@@ -170,7 +154,7 @@ class SearchRun:
         self.report = report or (lambda message: None)
         self.progress = progress
         self.position = position  # "[i/n]" in the suite, for the progress lines
-        self.code_versions = [_current_code()]  # extended on resume by another version or commit
+        self.code_versions = [current_code()]  # extended on resume by another version or commit
         self.space = get_space(config.space)
         self.method_cls = get_method_class(config.method)
         #: None for a single-stage method; else its stages, the one in training and the finished ones.
@@ -420,15 +404,7 @@ class SearchRun:
             previous = self.record.read_json("metadata.json")
             provenance = previous.get("provenance", {})
             self.report(f"resuming {self.record.dir} at epoch {next_epoch}")
-            self.code_versions = _code_versions(previous)
-            if _current_code() not in self.code_versions:
-                before = ", ".join(_version(v["harness_version"], v["git_commit"]) for v in self.code_versions)
-                self.report(
-                    f"warning: this run was started by nasbench_harness {before} and is resumed by "
-                    f"{_version(*_current_code().values())}: its epochs come from different code "
-                    "(recorded in metadata code_versions; it will be reported stale)"
-                )
-                self.code_versions.append(_current_code())
+            self.code_versions = resumed_versions(previous, self.report, "run")
         else:
             self.record.truncate_metrics_after(0, 0)
         from nasbench_harness.metrics.groundtruth import ground_truth_notice
@@ -697,7 +673,7 @@ def settle_finished(config: RunConfig, record: RunRecord, report: Reporter, reru
     (a stale run with `rerun_stale` has its old record moved aside first). The run's lock is held."""
     if not record.is_finished():
         return None
-    stale = _stale(record)
+    stale = stale_reason(record)
     if stale is None:
         return RunOutcome(config, record.dir, "skipped", reason="finished earlier (same config hash)")
     if not rerun_stale:
@@ -712,12 +688,14 @@ def settle_finished(config: RunConfig, record: RunRecord, report: Reporter, reru
 
 
 def record_failure(
-    config: RunConfig, record: RunRecord, err: Exception, report: Reporter, attempt: int, started: float
+    config: RunConfig, record: RunRecord, err: Exception, report: Reporter, attempt: int, started: float, **extra: str
 ) -> RunOutcome:
-    """failed.json for an exception the run raised (with its traceback), and the failed outcome."""
+    """failed.json for an exception the run raised (with its traceback, and `extra` keys such as the job's
+    `kind`), and the failed outcome."""
     reason = _failure_reason(err)
     failure = {
         "status": "failed",
+        **extra,
         "reason": reason,
         "traceback": "".join(traceback.format_exception(err)),
         "config": config.model_dump(mode="json"),
@@ -731,36 +709,6 @@ def record_failure(
     else:
         report(f"failure recorded, with its traceback, in {record.dir / FAILED}")
     return RunOutcome(config, record.dir, "failed", reason=reason, seconds=time.time() - started)
-
-
-def _current_code() -> dict[str, str | None]:
-    return {"harness_version": nasbench_harness.__version__, "git_commit": git_commit()}
-
-
-def _code_versions(metadata: dict[str, Any]) -> list[dict[str, str | None]]:
-    """The versions recorded in a run's metadata (records written before `code_versions` name one)."""
-    recorded = metadata.get("code_versions")
-    if recorded:
-        return [dict(v) for v in recorded]
-    return [{"harness_version": metadata.get("harness_version"), "git_commit": metadata.get("git_commit")}]
-
-
-def _stale(record: RunRecord) -> str | None:
-    """Why a finished run may not be what this harness would produce (another version or commit, for any
-    of its epochs), or None."""
-    try:
-        metadata = record.read_json(METADATA)
-    except (OSError, ValueError):
-        return None
-    versions = _code_versions(metadata)
-    if versions == [_current_code()]:
-        return None
-    then = ", ".join(_version(v["harness_version"], v["git_commit"]) for v in versions)
-    return f"stale: finished by nasbench_harness {then}, this is {_version(*_current_code().values())}"
-
-
-def _version(version: str | None, commit: str | None) -> str:
-    return f"{version} (commit {commit[:12] if commit else 'unknown'})"
 
 
 def _is_out_of_memory(err: BaseException) -> bool:

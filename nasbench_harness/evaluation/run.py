@@ -11,7 +11,6 @@ from __future__ import annotations
 import math
 import platform
 import time
-import traceback
 from pathlib import Path
 from typing import Any
 
@@ -22,20 +21,17 @@ from torch import nn
 import nasbench_harness
 from nasbench_harness.data import PairedBatches, SearchSplit, eval_batches, load_dataset, search_split
 from nasbench_harness.engine.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
-from nasbench_harness.engine.record import FAILED, RunLocked, RunRecord
-from nasbench_harness.engine.runner import (  # the private helpers: a search's stale check, shared as is
+from nasbench_harness.engine.record import RunRecord
+from nasbench_harness.engine.runner import (
     Reporter,
     RunFailure,
     RunOutcome,
-    _code_versions,
-    _current_code,
-    _failure_reason,
-    _os_error,
-    _stale,
-    _version,
-    git_commit,
+    claim,
+    record_failure,
     seed_everything,
+    settle_finished,
 )
+from nasbench_harness.engine.versions import current_code, git_commit, resumed_versions
 from nasbench_harness.evaluation.network import build_eval_network, count_flops, count_parameters_mb
 from nasbench_harness.evaluation.protocols import EvalConfig
 
@@ -51,7 +47,7 @@ class EvaluationRun:
     def __init__(self, config: EvalConfig, results_dir: Path, data_dir: Path, device: torch.device, report: Reporter):
         self.config, self.data_dir, self.device, self.report = config, data_dir, device, report
         self.record = RunRecord(results_dir / config.relative_dir())
-        self.code_versions = [_current_code()]  # extended on resume by another version or commit, as a search's
+        self.code_versions = [current_code()]  # extended on resume by another version or commit, as a search's
 
     def build(self) -> None:
         config = self.config
@@ -129,7 +125,7 @@ class EvaluationRun:
             set_rng_state(payload["rng"])
             next_epoch = payload["next_epoch"]
             self.report(f"resuming {self.record.dir} at epoch {next_epoch}")
-            self._extend_code_versions()
+            self.code_versions = resumed_versions(self.record.read_json("metadata.json"), self.report, "evaluation")
         self.record.truncate_metrics_after(0, next_epoch)
         self.record.write_metadata(self.metadata())
         for epoch in range(next_epoch, epochs):
@@ -171,19 +167,6 @@ class EvaluationRun:
         return RunOutcome(
             self.config, self.record.dir, "finished", seconds=result["train_seconds"], genotype=self.config.genotype
         )  # type: ignore[arg-type]
-
-    def _extend_code_versions(self) -> None:
-        """On resume: keep the versions that trained the earlier epochs, and add this one if it differs
-        (the finished run is then reported stale)."""
-        self.code_versions = _code_versions(self.record.read_json("metadata.json"))
-        if _current_code() not in self.code_versions:
-            before = ", ".join(_version(v["harness_version"], v["git_commit"]) for v in self.code_versions)
-            self.report(
-                f"warning: this evaluation was started by nasbench_harness {before} and is resumed by "
-                f"{_version(*_current_code().values())}: its epochs come from different code "
-                "(recorded in metadata code_versions; it will be reported stale)"
-            )
-            self.code_versions.append(_current_code())
 
     def train_epoch(self, epoch: int) -> dict[str, Any]:
         t = self.config.train
@@ -269,42 +252,18 @@ def execute_evaluation(
     executor runs evaluation jobs the same way."""
     report = report or (lambda message: None)
     record = RunRecord(results_dir / config.relative_dir())
-    try:
-        lock = record.lock()
-    except RunLocked as held:
-        return RunOutcome(config, record.dir, "locked", reason=f"held by another process ({held.holder}); skipped here")  # type: ignore[arg-type]
-    except OSError as err:
-        return RunOutcome(config, record.dir, "failed", reason=f"cannot create {record.dir}: {_os_error(err)}")  # type: ignore[arg-type]
+    lock = claim(config, record, report)  # type: ignore[arg-type]
+    if isinstance(lock, RunOutcome):
+        return lock
     with lock:
-        if record.is_finished():
-            stale = _stale(record)
-            if stale is None:
-                return RunOutcome(config, record.dir, "skipped", reason="finished earlier (same config hash)")  # type: ignore[arg-type]
-            if not rerun_stale:
-                return RunOutcome(config, record.dir, "stale", reason=f"{stale}; kept (--rerun-stale reruns it)")  # type: ignore[arg-type]
-            try:
-                moved = record.move_aside()
-            except OSError as err:
-                reason = f"--rerun-stale could not move the old record of {record.dir} aside: {_os_error(err)}"
-                return RunOutcome(config, record.dir, "failed", reason=reason)  # type: ignore[arg-type]
-            report(f"stale: {stale}; moved the old record to {moved} and running again")
+        settled = settle_finished(config, record, report, rerun_stale)  # type: ignore[arg-type]
+        if settled is not None:
+            return settled
         started = time.time()
         try:
             return EvaluationRun(config, results_dir, data_dir, device, report).run()
         except Exception as err:  # recorded; the suite goes on
-            reason, details = _failure_reason(err), traceback.format_exc()
-        failure = {
-            "status": "failed",
-            "kind": "evaluate",
-            "reason": reason,
-            "traceback": details,
-            "config": config.model_dump(mode="json"),
-            "config_hash": config.config_hash(),
-            "attempt": attempt,
-        }
-        record.write_failure(failure)
-        report(f"failure recorded in {record.dir / FAILED}: {reason}")
-        return RunOutcome(config, record.dir, "failed", reason=reason, seconds=time.time() - started)  # type: ignore[arg-type]
+            return record_failure(config, record, err, report, attempt, started, kind="evaluate")  # type: ignore[arg-type]
 
 
 def execute_job(config: Any, *args: Any, **kwargs: Any) -> list[RunOutcome]:

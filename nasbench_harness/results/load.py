@@ -147,21 +147,20 @@ def _current_flags(rows: list[dict[str, Any]]) -> list[bool]:
 
 def code_state(metadata: Mapping[str, Any]) -> tuple[str, bool]:
     """The versions that trained a run, in order (" then "-joined), and whether they differ from this
-    harness's: the stale test of engine/runner.py, whose helpers are used as they are."""
-    from nasbench_harness.engine.runner import _code_versions, _current_code, _version
+    harness's: the runner's stale test (engine/versions.py)."""
+    from nasbench_harness.engine.versions import current_code, describe_versions, recorded_versions
 
     if not metadata:  # failed before writing metadata: no epoch was trained
         return "", False
-    versions = _code_versions(dict(metadata))
-    shown = " then ".join(_version(v.get("harness_version"), v.get("git_commit")) for v in versions)
-    return shown, versions != [_current_code()]
+    versions = recorded_versions(metadata)
+    return describe_versions(versions, " then "), versions != [current_code()]
 
 
 def this_code() -> str:
     """The harness version and commit reading the results, as the stale messages name it."""
-    from nasbench_harness.engine.runner import _current_code, _version
+    from nasbench_harness.engine.versions import current_code, describe_version
 
-    return _version(*_current_code().values())
+    return describe_version(*current_code().values())
 
 
 def read_run(directory: Path, root: Path) -> tuple[dict[str, Any], list[dict[str, Any]], dict[str, Any]]:

@@ -14,7 +14,7 @@ from click.testing import CliRunner
 import nasbench_harness
 from nasbench_harness.cli import main
 from nasbench_harness.engine import run_suite
-from nasbench_harness.engine.runner import git_commit
+from nasbench_harness.engine.versions import git_commit
 from nasbench_harness.metrics.groundtruth import ground_truth_notice
 from nasbench_harness.results.report import write_report
 from nasbench_harness.spaces import get_space

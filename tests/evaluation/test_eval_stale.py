@@ -13,7 +13,7 @@ from click.testing import CliRunner
 from test_retrain import write_search_run
 
 from nasbench_harness.cli import main
-from nasbench_harness.engine.runner import _current_code
+from nasbench_harness.engine.versions import current_code
 from nasbench_harness.evaluation.jobs import eval_configs
 from nasbench_harness.evaluation.protocols import EvalConfig
 from nasbench_harness.evaluation.run import execute_evaluation
@@ -49,7 +49,7 @@ def _make_old(directory: Path) -> None:
 
 def test_finished_evaluation_of_another_version_is_stale_and_kept_unless_rerun(finished, tmp_path, reference_data_dir):
     config, directory = finished
-    assert _metadata(directory)["code_versions"] == [_current_code()]
+    assert _metadata(directory)["code_versions"] == [current_code()]
     assert execute_evaluation(config, tmp_path, reference_data_dir, torch.device("cpu")).status == "skipped"
     _make_old(directory)
     before = (directory / "result.json").read_text()
@@ -71,7 +71,7 @@ def test_finished_evaluation_of_another_version_is_stale_and_kept_unless_rerun(f
     assert rerun.exit_code == 0 and "\nfinished  final  seed 0  test error" in rerun.output, rerun.output
     (old,) = (directory / "previous").iterdir()
     assert json.loads((old / "metadata.json").read_text())["code_versions"] == [OLD]
-    assert _metadata(directory)["code_versions"] == [_current_code()]
+    assert _metadata(directory)["code_versions"] == [current_code()]
 
 
 def test_evaluation_resumed_by_other_code_records_both_and_is_stale(finished, tmp_path, reference_data_dir):
@@ -83,6 +83,6 @@ def test_evaluation_resumed_by_other_code_records_both_and_is_stale(finished, tm
     resumed = execute_evaluation(config, tmp_path, reference_data_dir, torch.device("cpu"), report=messages.append)
     assert resumed.status == "finished", resumed.reason
     assert any("warning: this evaluation was started by nasbench_harness 0.0.1" in m for m in messages), messages
-    assert _metadata(directory)["code_versions"] == [OLD, _current_code()]
+    assert _metadata(directory)["code_versions"] == [OLD, current_code()]
     again = execute_evaluation(config, tmp_path, reference_data_dir, torch.device("cpu"))
     assert again.status == "stale", again.reason

@@ -208,10 +208,10 @@ def test_finished_runs_without_any_figure_give_a_counts_only_table(tmp_path: Pat
 
 def _as_this_code(directory: Path) -> None:
     """Make a hand-written run look finished by the harness reading it (write_run records commit c0ffee)."""
-    from nasbench_harness.engine.runner import _current_code
+    from nasbench_harness.engine.versions import current_code
 
     metadata = json.loads((directory / "metadata.json").read_text())
-    metadata.update(_current_code(), code_versions=[_current_code()])
+    metadata.update(current_code(), code_versions=[current_code()])
     (directory / "metadata.json").write_text(json.dumps(metadata))
 
 
@@ -219,7 +219,7 @@ def test_stale_and_running_runs_are_marked_not_mixed_in_silently(tmp_path: Path)
     """A finished run of other code is `stale` (still in the statistics, counted and named in the notes); an
     unfinished one whose lock is held is `running`; a run resumed by this code after other code is stale."""
     from nasbench_harness.engine.record import RunLock
-    from nasbench_harness.engine.runner import _current_code
+    from nasbench_harness.engine.versions import current_code
     from nasbench_harness.results.load import this_code
     from nasbench_harness.results.report import _status as report_status
     from nasbench_harness.results.tables import runs_section
@@ -230,7 +230,7 @@ def test_stale_and_running_runs_are_marked_not_mixed_in_silently(tmp_path: Path)
     mixed = write_run(tmp_path, seed=2, rows=[epoch_row(0)], final_metrics=final)
     _as_this_code(mixed)
     metadata = json.loads((mixed / "metadata.json").read_text())
-    metadata["code_versions"] = [{"harness_version": "0.0.9", "git_commit": "beef"}, _current_code()]
+    metadata["code_versions"] = [{"harness_version": "0.0.9", "git_commit": "beef"}, current_code()]
     (mixed / "metadata.json").write_text(json.dumps(metadata))
     busy = write_run(tmp_path, seed=3, status="unfinished", rows=[epoch_row(0)])
     write_run(tmp_path, seed=4, status="unfinished", rows=[epoch_row(0)])  # interrupted, not running
