@@ -78,15 +78,24 @@ def unsupported(methods: Sequence[Method]) -> str | None:
             return f"method {m.name!r} has architecture parameters beyond α ({sorted(m.extra_arch)})"
         if m.mixing_weights() is not None:
             return f"method {m.name!r} mixes with its own weights, not softmax(α)"
-    return _forward_unsupported(first.net)
+    return _forward_unsupported(methods)
 
 
-def _forward_unsupported(net: nn.Module) -> str | None:
-    """What in the supernet's forward vmap cannot reproduce seed by seed."""
+def _forward_unsupported(methods: Sequence[Method]) -> str | None:
+    """What in the supernets' forward vmap cannot reproduce seed by seed."""
+    for i, m in enumerate(methods):
+        reason = _net_unsupported(m.net)
+        if reason is not None:
+            return f"seed {i}: {reason}"
+    return None
+
+
+def _net_unsupported(net: nn.Module) -> str | None:
     for name, module in net.named_modules():
         if isinstance(module, ops.Noise):
             return f"the supernet draws random numbers in its forward ({name}: {type(module).__name__})"
-        if isinstance(module, nn.modules.batchnorm._BatchNorm) and module.momentum is None:
+        cumulative = isinstance(module, nn.modules.batchnorm._BatchNorm) and module.momentum is None
+        if cumulative and module.track_running_stats:
             return f"BatchNorm {name} keeps a cumulative average (momentum=None), which reads its count to the host"
     if getattr(net, "drop_path_prob", 0.0) > 0.0:
         return f"drop-path is on (drop_path_prob={net.drop_path_prob}): it draws random numbers in the forward"
@@ -138,7 +147,7 @@ class BatchedStep:
     def __call__(self, batches: Sequence[tuple[Batch, Batch]]) -> list[StepFigures]:
         if len(batches) != len(self.methods):
             raise ValueError(f"{len(batches)} (train, valid) batch pairs for {len(self.methods)} batched seeds")
-        reason = _forward_unsupported(self.net)
+        reason = _forward_unsupported(self.methods)
         if reason is not None or any(m.net.training != self.net.training for m in self.methods):
             raise ValueError(f"seeds cannot be batched: {reason or 'their supernets are in different modes'}")
         train = _stack_batches([t for t, _ in batches], "train")

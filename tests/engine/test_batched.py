@@ -147,6 +147,13 @@ def test_unsupported_says_why() -> None:
     darts[1].net.train()
     noisy = [build("s4", s) for s in range(2)]
     assert "random numbers in its forward (cells.0.edges.0.ops.0: Noise)" in str(unsupported(noisy))
+    darts[0].net.drop_path_prob = 0.2
+    assert "drop-path is on (drop_path_prob=0.2)" in str(unsupported(darts))
+    darts[0].net.drop_path_prob = 0.0
+    bn = next(m for m in darts[1].net.modules() if isinstance(m, torch.nn.BatchNorm2d) and m.track_running_stats)
+    bn.momentum = None
+    assert "keeps a cumulative average (momentum=None)" in str(unsupported(darts))
+    bn.momentum = 0.1
     with pytest.raises(ValueError, match="seeds cannot be batched: method 'darts_2nd'"):
         BatchedStep(second)
     batched = BatchedStep(darts)
