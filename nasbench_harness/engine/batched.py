@@ -26,7 +26,8 @@ rounding: the batched convolutions sum in another order (float64: about 1e-14 re
 Not batched (`unsupported` says why): methods that do not declare `packable` on their own class (their step
 is not first-order DARTS' step), random ops inside the forward (RobustDARTS S4's `noise`, drop-path: vmap
 would draw other numbers than the seed alone), BatchNorm's cumulative average (`momentum=None` reads the
-batch count back to the host, which vmap cannot do), and seeds whose configs differ beyond the seed.
+batch count back to the host, which vmap cannot do), bf16 autocast (the batched step enters none), and seeds whose
+configs differ beyond the seed.
 """
 
 from __future__ import annotations
@@ -58,6 +59,8 @@ def unsupported(methods: Sequence[Method]) -> str | None:
             f"method {first.name!r} ({cls.__name__}) does not declare `packable = True` on its own class: "
             "only first-order DARTS' step is batched"
         )
+    if first.config.train.precision != "fp32":
+        return f"train.precision {first.config.train.precision!r}: the batched step runs without autocast (fp32 only)"
     base = first.config.model_dump(mode="json", exclude={"seed"})
     state = _signature(first.net)
     for i, m in enumerate(methods[1:], start=1):

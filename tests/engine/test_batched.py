@@ -139,6 +139,8 @@ def test_unsupported_says_why() -> None:
     assert unsupported([darts[0], other_lr]) == (
         "seed 1's config differs from seed 0's beyond the seed, in train.lr (0.025 vs 0.05)"
     )
+    bf16 = [build("nb201", s, precision="bf16") for s in range(2)]
+    assert unsupported(bf16) == "train.precision 'bf16': the batched step runs without autocast (fp32 only)"
     single = build("nb201", 1)
     single.net.float()
     assert "seed 1's supernet differs from seed 0's" in str(unsupported([darts[0], single]))
