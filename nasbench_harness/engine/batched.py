@@ -147,6 +147,17 @@ class BatchedStep:
         if reason is not None:
             raise ValueError(f"seeds cannot be batched after the restore: {reason}")
 
+    def describe(self) -> dict[str, object]:
+        """What the batched step changes, for each packed run's metadata (its rounding differs from the plain
+        step's: batched convolutions, channels-first under vmap)."""
+        return {
+            "mode": "vmap",
+            "seeds": len(self.methods),
+            "batched": "forward and backward of the weight and α steps (torch.func.functional_call + vmap)",
+            "per_seed": "gradient clipping, w/a optimisers, BN running statistics, figures",
+            "layout": "channels-first under vmap",
+        }
+
     def __call__(self, batches: Sequence[tuple[Batch, Batch]]) -> list[StepFigures]:
         if len(batches) != len(self.methods):
             raise ValueError(f"{len(batches)} (train, valid) batch pairs for {len(self.methods)} batched seeds")

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 import torch
+from sync_support import count_host_syncs
 
 from nasbench_harness.config import RunConfig, TrainConfig
 from nasbench_harness.engine.batched import BatchedStep, unsupported
@@ -165,3 +166,13 @@ def test_unsupported_says_why() -> None:
     darts[1].net.eval()
     with pytest.raises(ValueError, match="after the restore: seed 1's supernet is in eval mode"):
         batched.restored()
+
+
+def test_a_batched_step_makes_no_host_synchronisation() -> None:
+    packed = [build("s1", s) for s in range(2)]
+    batched = BatchedStep(packed)
+    assert batched.describe()["mode"] == "vmap" and batched.describe()["seeds"] == 2
+    batched([(batch(2 * s), batch(2 * s + 1)) for s in range(2)])  # optimiser state created
+    with count_host_syncs() as calls:
+        batched([(batch(2 * s + 10), batch(2 * s + 11)) for s in range(2)])
+    assert calls == []
