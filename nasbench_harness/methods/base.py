@@ -66,6 +66,9 @@ class Method:
     #: no host reads, no random sampling inside the step. Read from the class itself, never inherited, so a
     #: subclass that changes the step declares it again.
     capturable: ClassVar[bool] = False
+    #: Whether N seeds' steps can run as one vmapped computation (engine/batched.py reproduces first-order DARTS'
+    #: step). Read from the class itself, never inherited, as `capturable`.
+    packable: ClassVar[bool] = False
     #: Whether the runner keeps a state snapshot per epoch (methods that roll back need them).
     keeps_snapshots: ClassVar[bool] = False
     #: The `method_args` key a sweep varies (R-DARTS: "strength"); None: not a sweep. A sweep expands into

@@ -30,6 +30,7 @@ class Darts(Method):
     #: The original code's step order per space, where it is not α first.
     original_step_order: ClassVar[dict[str, str]] = {"nb201": "weights_first"}
     capturable: ClassVar[bool] = True
+    packable: ClassVar[bool] = True
 
     @property
     def step_order(self) -> str:
