@@ -24,7 +24,7 @@ from nasbench_harness.errors import ConfigError
 Device = Literal["auto", "cpu", "cuda"]
 SplitProtocol = Literal["half", "nb201", "nb201_official", "full"]
 #: How a seed pack executes its members' steps (engine/packed.py).
-PackMode = Literal["interleaved"]
+PackMode = Literal["interleaved", "batched"]
 ValidSampling = Literal["darts_fresh_batch", "nb201_random", "permutation"]
 
 

@@ -2,16 +2,18 @@
 
 Each member is a whole `SearchRun`: its own run directory and lock, data order, α, optimiser state,
 checkpoints, metrics log and result. The pack drives the members' sessions in lockstep, one step of each
-per round, and a round's steps execute one of two ways:
-- "interleaved" (every method): each member's own step, with the member's global RNG state swapped in and,
-  on CUDA, on the member's own stream, so the GPU overlaps the members' kernels (on the fast path, one
-  graph replay per member). The same kernels run as alone, so results equal those of the run alone exactly.
-- "batched" (methods that declare `packable`): one vmapped forward and backward for every member at once,
-  then each member's own optimiser steps (engine/batched.py); equal to the run alone up to floating point.
-`pack_mode: auto` batches where the members allow it and interleaves otherwise, round by round (members
-whose methods, stages or batch shapes differ are interleaved). Everything else a member does (epoch ends,
-metrics, checkpoints, stage changes, rollbacks) runs inside its own session with its own RNG state, so a
-killed pack resumes each member from its own checkpoint and ends with the result of the run alone.
+per round, and a round's steps execute one of two ways (`pack_mode`):
+- "interleaved" (default, every method): each member's own step, with the member's global RNG state
+  swapped in and, on CUDA, on the member's own stream, so the GPU overlaps the members' kernels (on the
+  fast path, one graph replay per member). The same kernels run as alone: results equal the run alone's
+  bit for bit.
+- "batched" (methods that declare `packable`: first-order DARTS): one vmapped forward and backward for
+  every member at once, then each member's own clipping and optimiser steps (engine/batched.py); equal to
+  the run alone up to floating-point rounding. Where the members cannot be batched (another method, S4's
+  noise op), the pack says why once and interleaves.
+Everything else a member does (epoch ends, metrics, checkpoints, stage changes, rollbacks) runs inside its
+own session with its own RNG state, so a killed pack resumes each member from its own checkpoint and ends
+with the result of the run alone.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from typing import Any, get_args
 import torch
 
 from nasbench_harness.config import PackMode, RunConfig
+from nasbench_harness.engine import batched
 from nasbench_harness.engine.checkpoint import rng_state, set_rng_state
 from nasbench_harness.engine.record import RunRecord
 from nasbench_harness.engine.runner import (
@@ -110,14 +113,43 @@ class PackDriver:
     def __init__(self, members: list[Member], mode: str, report: Reporter, attempt: int):
         self.members, self.mode, self.report, self.attempt = members, mode, report, attempt
         self.outcomes: dict[int, RunOutcome] = {}
+        self._batched: batched.BatchedStep | None = None
+        self._batched_key: tuple = ()
+        self._refused: set[str] = set()
 
     def run(self) -> dict[int, RunOutcome]:
         for member in list(self.members):
             self._advance(member, None)
         while self.members:
-            for member in list(self.members):
-                self._interleaved(member)
+            if not self._batched_round():
+                for member in list(self.members):
+                    self._interleaved(member)
         return self.outcomes
+
+    def _batched_round(self) -> bool:
+        """One batched step for every member, where the mode and the members allow it; False otherwise."""
+        if self.mode != "batched":
+            return False
+        methods = [m.run.method for m in self.members]
+        why = batched.unsupported(methods) if len(methods) > 1 else "one run left in the pack"
+        if why is not None:
+            if why not in self._refused:
+                self._refused.add(why)
+                self.report(f"pack: interleaved steps, the runs cannot be batched now: {why}")
+            return False
+        key = tuple((id(m.run.method), m.run.restores) for m in self.members)
+        if self._batched is None or key != self._batched_key:
+            self._batched, self._batched_key = batched.BatchedStep(methods), key
+        requests = [m.request for m in self.members]
+        try:
+            figures = self._batched(requests)  # type: ignore[arg-type]
+        except Exception as err:
+            for member in list(self.members):
+                self._fail(member, err)
+            return True
+        for member, member_figures in zip(list(self.members), figures):
+            self._advance(member, member_figures)
+        return True
 
     def _interleaved(self, member: Member) -> None:
         """The member's own step, then its session on to the next one, in one scope."""
@@ -183,7 +215,8 @@ def execute_pack(
                 continue
             run = SearchRun(config, results_dir, data_dir, device, say, progress, position)
             run.packing = packing
-            stream = torch.cuda.Stream(device) if device.type == "cuda" else None
+            # A batched step runs on the current stream, so batched members share it.
+            stream = torch.cuda.Stream(device) if device.type == "cuda" and pack.mode == "interleaved" else None
             members[i] = Member(run, run.session(), rng_state(), stream)
         if members:
             report(f"pack of {len(members)} runs ({pack.describe()}), mode {pack.mode}")

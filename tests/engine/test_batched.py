@@ -24,7 +24,7 @@ GRAD_CLIP = 0.05
 RTOL, ATOL = 1e-10, 1e-13
 #: NB201 as its original code steps it (weights first, the clip over weights and α); a DARTS-family space with
 #: per-edge op lists, pools with BN running statistics, α first and the clip over the weights only.
-CASES = [("nb201", "all"), ("s1", "weights")]
+CASES = [("nb201", "all"), ("s1", "weights"), ("s3", "weights")]
 
 
 def build(space: str, seed: int, clip_scope: str = "weights", method: str = "darts", **train: Any) -> Method:

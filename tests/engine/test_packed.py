@@ -184,3 +184,45 @@ def test_suite_key_and_flag_pack_the_suite(tmp_path, reference_data_dir):
         run_suite(suite, results_dir=str(tmp_path / "r"), data_dir=str(reference_data_dir), executor="pool")
     with pytest.raises(ConfigError, match=r"--pack-seeds: seed packs run in this process"):
         run_suite(suite, results_dir=str(tmp_path / "r"), executor="pool", pack_seeds=4)
+
+
+def test_batched_pack_follows_the_runs_alone(tmp_path, reference_data_dir):
+    """pack_mode batched: one vmapped forward/backward for the pack (engine/batched.py), against the runs
+    alone in its layout (channels-first). Batched convolutions round differently, and Adam's first steps
+    magnify float32 rounding, so the runs agree to rounding: losses to 2e-3 (switching a run alone from
+    channels-last to channels-first, or fused cells to op by op, moves them 1e-3 here), α to 1e-4 while it
+    moves ten times that. engine/batched.py's own tests check every step to 1e-10 in float64, on S1 and S3
+    too; not here, nor the genotypes: after two tiny epochs α is nearly tied, and float32 rounding moves
+    S3's α by 4e-4 and flips its genotype, as switching the layout of a run alone does."""
+    runs = [
+        c.model_copy(update={"network": {**c.network, "channels_last": False}})
+        for c in configs("darts", "nb201", [0, 1])
+    ]
+    pack = SeedPack(tuple(runs), mode="batched")
+    said: list[str] = []
+    outcomes = execute_pack(pack, tmp_path / "packed", reference_data_dir, CPU, report=said.append, progress=False)
+    assert [o.status for o in outcomes] == ["finished"] * 2, [o.reason for o in outcomes]
+    assert not any("cannot be batched" in line for line in said), said
+    run_alone(runs, tmp_path / "alone", reference_data_dir)
+    for config in runs:
+        packed, alone = (rows(d / config.relative_dir()) for d in (tmp_path / "packed", tmp_path / "alone"))
+        assert len(packed) == len(alone) == 2
+        for a, b in zip(packed, alone):
+            for key in ("train_loss", "valid_loss"):
+                assert a[key] == pytest.approx(b[key], rel=2e-3), (config.seed, a["epoch"], key)
+        for cell, alpha in alone[-1]["alphas"].items():
+            ours, theirs = torch.tensor(packed[-1]["alphas"][cell]), torch.tensor(alpha)
+            moved = (theirs - torch.tensor(alone[0]["alphas"][cell])).abs().max()
+            assert (ours - theirs).abs().max() < 1e-4 < moved / 10, (config.seed, cell)
+
+
+def test_batched_pack_of_an_unbatchable_method_interleaves_and_says_why(tmp_path, reference_data_dir):
+    runs = configs("gdas", "nb201", [0, 1], epochs=1)
+    said: list[str] = []
+    pack = SeedPack(tuple(runs), mode="batched")
+    outcomes = execute_pack(pack, tmp_path / "packed", reference_data_dir, CPU, report=said.append, progress=False)
+    assert [o.status for o in outcomes] == ["finished"] * 2
+    refusals = [line for line in said if "cannot be batched" in line]
+    assert len(refusals) == 1 and "packable" in refusals[0], said
+    run_alone(runs, tmp_path / "alone", reference_data_dir)
+    assert_same_runs(tmp_path / "packed", tmp_path / "alone", runs)
