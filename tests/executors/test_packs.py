@@ -6,14 +6,22 @@ from __future__ import annotations
 
 import json
 import shutil
+import threading
+from pathlib import Path
+from typing import Any
 
 import pytest
 from executors_support import SUITE, Killer, require, snapshot
 
+from nasbench_harness.config import SuiteConfig
 from nasbench_harness.engine.executors import Executor, register_executor
 from nasbench_harness.engine.executors.base import EXECUTORS
+from nasbench_harness.engine.executors.driver import DriverExecutor, Ended, Task
+from nasbench_harness.engine.packed import SeedPack
+from nasbench_harness.engine.record import RunLock, lock_holder
 from nasbench_harness.engine.suite import run_suite
 from nasbench_harness.errors import ConfigError
+from nasbench_harness.suite_expansion import expand_suite
 
 PACKED = SUITE + "pack_seeds: 2\n"
 #: One worker with one torch thread: the whole pack on it, summing as the 1-thread local reference does.
@@ -109,3 +117,81 @@ def test_an_executor_without_packs_refuses_pack_seeds(tmp_path, suite_file, monk
         run_suite(suite_file, results_dir=str(tmp_path / "r"), executor="one_by_one")
     with pytest.raises(ConfigError, match=r"--pack-seeds: .*use one that does \(local, pool, ray, slurm\)"):
         run_suite(suite_file, results_dir=str(tmp_path / "r"), executor="one_by_one", pack_seeds=4)
+
+
+class Scripted(DriverExecutor):
+    """A backend whose tasks end as `script` says: per task label, one entry per attempt, a callable returning
+    the per-run outcomes (what `run_task` returns) or None for a crash. Records each submit: (label, payload,
+    whether a run of the task was locked then)."""
+
+    poll_seconds = 0.005
+
+    def __init__(self, script: dict[str, list[Any]], results: Path):
+        super().__init__()
+        self.script, self.results, self.submitted = script, results, []
+
+    def capacity(self) -> int:
+        return 1
+
+    def submit(self, tasks: list[tuple[Task, dict[str, Any]]]) -> list[Any]:
+        handles = []
+        for task, payload in tasks:
+            self.submitted.append((task.label(3), payload, task.held(self.results)))
+            handles.append(len(self.submitted) - 1)
+        return handles
+
+    def poll(self, handles: list[Any]) -> list[Ended]:
+        ended = []
+        for handle in handles:
+            returned = self.script[self.submitted[handle][0]].pop(0)()
+            ended.append(Ended(handle, None if returned is None else {"outcomes": returned}, "node lost"))
+        return ended
+
+
+def _ran(*statuses: str) -> list[dict[str, Any]]:
+    return [{"status": s, "reason": "", "seconds": 1.0, "genotype": f"g-{s}"} for s in statuses]
+
+
+def test_a_retried_pack_waits_for_its_locks_and_keeps_the_outcomes_its_runs_had(tmp_path):
+    """The pack's worker dies while the old worker still holds seed 1 (released later): the retry starts only
+    once it is free, the next job runs meanwhile; the retry finds seed 0 locked (held by someone in between)
+    but finishes seed 1, whose outcome stands when the pack goes again and skips it."""
+    suite = {"name": "fake", "profile": "tiny", "methods": ["darts"], "spaces": ["nb201"], "datasets": ["cifar10"]}
+    pack = SeedPack(tuple(expand_suite(SuiteConfig.model_validate({**suite, "seeds": [0, 1]}))))
+    alone = expand_suite(SuiteConfig.model_validate({**suite, "methods": ["gdas"], "seeds": [2]}))[0]
+    freed = threading.Event()
+
+    def crash_holding_seed_1():
+        old_worker = RunLock(tmp_path / pack.configs[1].relative_dir())  # its process lingers after "dying"
+        threading.Timer(0.3, lambda: (old_worker.release(), freed.set())).start()
+        return None
+
+    def alone_meanwhile():
+        assert not freed.is_set(), "the retry went first: the next job should run while the pack waits"
+        return _ran("finished")
+
+    pack_label, alone_label = (
+        "[1-2/3] seed pack: darts on nb201/cifar10 seeds 0, 1",
+        "[3/3] gdas on nb201/cifar10 seed 2",
+    )
+    script = {
+        pack_label: [crash_holding_seed_1, lambda: _ran("locked", "finished"), lambda: _ran("finished", "skipped")],
+        alone_label: [alone_meanwhile],
+    }
+    executor = Scripted(script, tmp_path)
+    messages: list[str] = []
+    outcomes = executor.run_all([pack, alone], tmp_path, None, "cpu", messages.append)
+    labels = [label for label, _, _ in executor.submitted]
+    assert labels == [pack_label, alone_label, pack_label, pack_label]
+    assert [held for _, _, held in executor.submitted] == [False] * 4 and freed.is_set()
+    assert [p["attempt"] for _, p, _ in executor.submitted] == [1, 1, 2, 2]  # a locked run is no attempt
+    assert executor.submitted[0][1]["config"]["kind"] == "pack"
+    assert [(o.config.seed, o.status, o.attempts) for o in outcomes] == [
+        (0, "finished", 2),
+        (1, "finished", 2),
+        (2, "finished", 1),
+    ]
+    assert any(
+        m == f"{pack_label}: still held (seeds 0) by its earlier attempt's worker; waiting for it" for m in messages
+    )
+    assert lock_holder(tmp_path / pack.configs[1].relative_dir()) is None
