@@ -242,7 +242,7 @@ class DriverExecutor(Executor):
                         config,
                         record.dir,
                         "finished",
-                        reason="its result was written before its worker died",
+                        reason="its result.json was on disk after its worker died; kept",
                         seconds=result.get("search_seconds", 0.0),
                         genotype=result.get("genotype", ""),
                         attempts=task.attempt,
