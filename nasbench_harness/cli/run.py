@@ -49,8 +49,9 @@ def _executor_flags(function):
 @click.option(
     "--pack-seeds",
     type=click.IntRange(min=1),
-    help="Train up to N seeds of each configuration together in this process, each in its own run directory "
-    "with the results it would have alone (default: the suite's pack_seeds, 1). Local executor only.",
+    help="Train up to N seeds of each configuration together in one process (this one, or one worker of "
+    "pool / ray / slurm), each in its own run directory with the results it would have alone (default: the "
+    "suite's pack_seeds, 1).",
 )
 @click.option(
     "--pack-mode",

@@ -88,12 +88,13 @@ def seed_packs(
 ) -> list[RunConfig | SeedPack]:
     """The suite's runs as jobs: seeds of one configuration packed (`pack_seeds`, engine/packed.py)."""
     chosen = size or suite.pack_seeds
-    if chosen > 1 and executor.name != "local":
+    if chosen > 1 and not executor.runs_packs:
         lines = key_lines(suite_path.read_text())
+        packing = [name for name in list_executors() if get_executor_class(name).runs_packs]
         source = "--pack-seeds" if size else f"{suite_path}{line_suffix(lines, ('pack_seeds',))}"
         raise ConfigError(
-            f"{source}: seed packs run in this process, with the local executor; executor {executor.name!r} "
-            "runs one run per worker. Use --executor local, or pack_seeds: 1"
+            f"{source}: executor {executor.name!r} runs one run per job and takes no seed packs; use one that "
+            f"does ({', '.join(packing)}), or pack_seeds: 1"
         )
     return pack_jobs(configs, chosen, mode or suite.pack_mode)
 

@@ -180,10 +180,6 @@ def test_suite_key_and_flag_pack_the_suite(tmp_path, reference_data_dir):
     outcomes = run_suite(suite, results_dir=str(tmp_path / "r"), data_dir=str(reference_data_dir), report=said.append)
     assert [o.status for o in outcomes] == ["finished", "finished"]
     assert any("seed pack: darts on nb201/cifar10 seeds 0, 1" in line for line in said), said
-    with pytest.raises(ConfigError, match=r"suite.yaml:8: seed packs run in this process"):
-        run_suite(suite, results_dir=str(tmp_path / "r"), data_dir=str(reference_data_dir), executor="pool")
-    with pytest.raises(ConfigError, match=r"--pack-seeds: seed packs run in this process"):
-        run_suite(suite, results_dir=str(tmp_path / "r"), executor="pool", pack_seeds=4)
 
 
 def test_batched_pack_follows_the_runs_alone(tmp_path, reference_data_dir):

@@ -16,7 +16,8 @@ def suite_file(tmp_path: Path) -> Path:
 
 
 @pytest.fixture(scope="session")
-def local_reference(tmp_path_factory, reference_data_dir) -> dict[str, tuple[list[dict], str]]:
+def local_results(tmp_path_factory, reference_data_dir) -> Path:
+    """The tiny suite's results directory as `local` leaves it (read-only: copy run directories out of it)."""
     from nasbench_harness.engine import run_suite
 
     root = tmp_path_factory.mktemp("local")
@@ -30,6 +31,11 @@ def local_reference(tmp_path_factory, reference_data_dir) -> dict[str, tuple[lis
         report=lambda message: None,
     )
     assert [o.status for o in outcomes] == ["finished", "finished"]
-    reference = snapshot(root / "results")
+    return root / "results"
+
+
+@pytest.fixture(scope="session")
+def local_reference(local_results) -> dict[str, tuple[list[dict], str]]:
+    reference = snapshot(local_results)
     assert len(reference) == 2 and all(len(rows) == 3 for rows, _ in reference.values())
     return reference

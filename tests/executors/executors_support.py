@@ -39,12 +39,15 @@ def snapshot(results: Path) -> dict[str, tuple[list[dict], str]]:
 
 
 class Killer(threading.Thread):
-    """SIGKILLs the worker that runs seed `seed` once it has logged its first epoch (mid-run: 3 epochs)."""
+    """SIGKILLs the worker that runs seed `seed` once it has logged its first epoch (mid-run: 3 epochs);
+    `checkpointed`: once that epoch's checkpoint is on disk too, keeping the run's metrics lines then in
+    `kept` (a run that resumes keeps them byte for byte, timings included; one that starts over does not)."""
 
-    def __init__(self, results: Path, seed: int = 0, timeout: float = 300):
+    def __init__(self, results: Path, seed: int = 0, timeout: float = 300, checkpointed: bool = False):
         super().__init__(daemon=True)
-        self.results, self.seed, self.timeout = results, seed, timeout
+        self.results, self.seed, self.timeout, self.checkpointed = results, seed, timeout, checkpointed
         self.killed_pid: int | None = None
+        self.kept: list[str] = []
 
     def run(self) -> None:
         deadline = time.time() + self.timeout
@@ -57,10 +60,12 @@ class Killer(threading.Thread):
                     and metrics.exists()
                     and metrics.read_text().strip()
                     and not (directory / "result.json").exists()
+                    and (not self.checkpointed or (directory / "checkpoint.pt").exists())
                 ):
                     pid = int(holder.split(",")[0].removeprefix("pid "))
                     os.kill(pid, signal.SIGKILL)
                     self.killed_pid = pid
+                    self.kept = metrics.read_text().splitlines()
             time.sleep(0.01)
 
 

@@ -31,6 +31,8 @@ class Executor:
     Options: ClassVar[type[ExecutorOptions]] = ExecutorOptions
     #: The registry name it was chosen by (set by `get_executor`).
     name: str = ""
+    #: Whether `run_all` takes seed packs (engine/packed.py) among its jobs, one outcome per packed run.
+    runs_packs: ClassVar[bool] = False
 
     def __init__(self, options: ExecutorOptions | None = None):
         self.options = options if options is not None else self.Options()
@@ -45,8 +47,9 @@ class Executor:
         *,
         rerun_stale: bool = False,
     ) -> list[RunOutcome]:
-        """One outcome per config, in order. `data_dir` is resolved where each run executes (None: that
-        machine's $NASBENCH_DATA or cache); `rerun_stale` goes to `execute` (runs of another version)."""
+        """One outcome per run, in order (a seed pack's runs in its order, where `runs_packs`). `data_dir` is
+        resolved where each run executes (None: that machine's $NASBENCH_DATA or cache); `rerun_stale` goes
+        to `execute` (runs of another version)."""
         raise NotImplementedError
 
     def worker_data_dir(self, data_dir: str | None) -> str | None:

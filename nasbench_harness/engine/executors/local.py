@@ -14,6 +14,8 @@ from nasbench_harness.engine.runner import Reporter, RunOutcome, resolve_device
 
 @register_executor("local")
 class LocalExecutor(Executor):
+    runs_packs = True
+
     def run_all(
         self,
         configs: Sequence[RunConfig | SeedPack],

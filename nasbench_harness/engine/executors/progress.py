@@ -32,14 +32,16 @@ class SuiteProgress:
         else:
             self.report(message)
 
-    def run_started(self) -> None:
-        self.running += 1
+    def run_started(self, runs: int = 1) -> None:
+        """A worker started `runs` runs (a seed pack's, or one)."""
+        self.running += runs
         self._refresh()
 
-    def run_stopped(self) -> None:
-        """A worker ended without an outcome (it will be retried, or recorded as failed)."""
-        self.running -= 1
-        self._refresh()
+    def run_stopped(self, runs: int = 1) -> None:
+        """`runs` runs of a worker ended without an outcome (they will be retried, or recorded as failed)."""
+        if runs:
+            self.running -= runs
+            self._refresh()
 
     def run_ended(self, outcome: RunOutcome, label: str, was_running: bool = True) -> None:
         self.running -= was_running
