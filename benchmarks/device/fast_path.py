@@ -6,8 +6,8 @@
 2. fp32 genotype trajectory of plain vs fast path over 300 steps (6 "epochs" of 50 steps, cosine lr, a
    genotype per epoch; the last batch of each epoch smaller, so the eager fallback is in the trajectory), and
    the same for bf16 autocast against fp32;
-3. packed seeds: N = 1, 4, 8 fast-path runs of different seeds driven by the seed-pack driver
-   (engine/packed.py: each run's graph replayed on its own CUDA stream, in lockstep);
+3. packed seeds: N = 1, 4, 8 runs of different seeds driven by the seed-pack driver (engine/packed.py),
+   interleaved (each run's fast-path graph replayed on its own CUDA stream) and batched (one vmapped step);
 4. the 50-epoch time extrapolated: fast step time x 391 steps (25k CIFAR-10 images, batch 64) x 50.
 
 Inputs are synthetic (no dataset on the device machine): fixed random batches per step from a seeded
@@ -111,9 +111,10 @@ def compare(a: dict, b: dict) -> dict:
     }
 
 
-def packed(n: int, steps: int) -> dict:
-    """N fast-path runs of different seeds as a seed pack: the pack driver users run (engine/packed.py,
-    each member's step on its own stream with its own RNG state), fed synthetic sessions of `steps` steps."""
+def packed(n: int, steps: int, mode: str) -> dict:
+    """N runs of different seeds as a seed pack: the pack driver users run (engine/packed.py), fed synthetic
+    sessions of `steps` steps. "interleaved": each run's fast-path graph replayed on its own stream with its
+    own RNG state; "batched": one vmapped eager step for all runs (engine/batched.py)."""
     from types import SimpleNamespace
 
     from nasbench_harness.engine.checkpoint import rng_state
@@ -126,24 +127,30 @@ def packed(n: int, steps: int) -> dict:
             yield train, valid
         return None
 
-    runs = [build("nb201", seed=seed) for seed in range(n)]
+    runs = [build("nb201", seed=seed, fast=mode == "interleaved") for seed in range(n)]
     for method, _ in runs:
         method.set_epoch(0, 0.025)
 
     def drive(count: int) -> float:
-        members = [
-            Member(SimpleNamespace(step=stepper), session(count), rng_state(), torch.cuda.Stream(DEVICE))
-            for _, stepper in runs
-        ]
+        members = []
+        for method, stepper in runs:
+            stream = torch.cuda.Stream(DEVICE) if mode == "interleaved" else None
+            run = SimpleNamespace(step=stepper, method=method, restores=0)
+            members.append(Member(run, session(count), rng_state(), stream))
         torch.cuda.synchronize()
         start = time.perf_counter()
-        PackDriver(members, "interleaved", print, attempt=1).run()
+        PackDriver(members, mode, print, attempt=1).run()
         torch.cuda.synchronize()
         return time.perf_counter() - start
 
     drive(10)  # warm-up and capture
     seconds = drive(steps)
-    return {"runs": n, "seconds_per_round": seconds / steps, "steps_per_second_total": n * steps / seconds}
+    return {
+        "runs": n,
+        "mode": mode,
+        "seconds_per_round": seconds / steps,
+        "steps_per_second_total": n * steps / seconds,
+    }
 
 
 def main() -> None:
@@ -169,7 +176,7 @@ def main() -> None:
     save()
     report["bf16_vs_fp32_plain"] = compare(plain, trajectory("bf16", fast=False))
     save()
-    report["packed_seeds"] = [packed(n, steps=30) for n in (1, 4, 8)]
+    report["packed_seeds"] = [packed(n, steps=30, mode=mode) for mode in ("interleaved", "batched") for n in (1, 4, 8)]
     save()
     report["darts_speed"] = speed("darts", steps=10)
     save()
