@@ -38,6 +38,7 @@ from nasbench_harness.engine.runner import (
     Session,
     claim,
     record_failure,
+    run_step,
     settle_finished,
 )
 from nasbench_harness.errors import ConfigError
@@ -156,7 +157,7 @@ class PackDriver:
 
         def step_then_go_on() -> tuple[Batch, Batch]:
             assert member.request is not None
-            return member.session.send(member.run.step(*member.request))
+            return member.session.send(run_step(member.run.step, *member.request))
 
         self._go_on(member, step_then_go_on)
 

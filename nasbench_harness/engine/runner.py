@@ -50,10 +50,23 @@ def drive(session: Session[T], step: Callable[[Batch, Batch], StepFigures]) -> T
     """Run a session to its end, doing each step it asks for with `step`; its return value."""
     try:
         train, valid = next(session)
-        while True:
-            train, valid = session.send(step(train, valid))
     except StopIteration as done:
         return done.value
+    while True:
+        figures = run_step(step, train, valid)
+        try:
+            train, valid = session.send(figures)
+        except StopIteration as done:
+            return done.value
+
+
+def run_step(step: Callable[[Batch, Batch], StepFigures], train: Batch, valid: Batch) -> StepFigures:
+    """`step(train, valid)`, a StopIteration it raises turned into a RuntimeError (as PEP 479 does in a
+    generator): whoever drives a session must not take a bug in the step for the end of the session."""
+    try:
+        return step(train, valid)
+    except StopIteration as err:
+        raise RuntimeError(f"the step raised StopIteration ({err!r})") from err
 
 
 class RunFailure(Exception):
