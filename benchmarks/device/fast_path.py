@@ -114,7 +114,8 @@ def compare(a: dict, b: dict) -> dict:
 def packed(n: int, steps: int, mode: str) -> dict:
     """N runs of different seeds as a seed pack: the pack driver users run (engine/packed.py), fed synthetic
     sessions of `steps` steps. "interleaved": each run's fast-path graph replayed on its own stream with its
-    own RNG state; "batched": one vmapped eager step for all runs (engine/batched.py)."""
+    own RNG state; "batched": one vmapped eager step for all runs (engine/batched.py; with N = 1 the one run's
+    plain eager step, as a pack of one is never batched)."""
     from types import SimpleNamespace
 
     from nasbench_harness.engine.checkpoint import rng_state
@@ -133,13 +134,14 @@ def packed(n: int, steps: int, mode: str) -> dict:
 
     def drive(count: int) -> float:
         members = []
-        for method, stepper in runs:
+        no_lock = SimpleNamespace(release=lambda: None)  # synthetic sessions have no run directory
+        for i, (method, stepper) in enumerate(runs):
             stream = torch.cuda.Stream(DEVICE) if mode == "interleaved" else None
             run = SimpleNamespace(step=stepper, method=method, restores=0)
-            members.append(Member(run, session(count), rng_state(), stream))
+            members.append(Member(i, run, session(count), no_lock, rng_state(), stream))
         torch.cuda.synchronize()
         start = time.perf_counter()
-        PackDriver(members, mode, print, attempt=1).run()
+        PackDriver(members, mode, {}, print, attempt=1).run()
         torch.cuda.synchronize()
         return time.perf_counter() - start
 

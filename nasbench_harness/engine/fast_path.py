@@ -106,6 +106,10 @@ class CudaGraphs(GraphBackend):
     def __init__(self, device: torch.device):
         self.device = device
         self.graph: torch.cuda.CUDAGraph | None = None
+        #: Its own capture stream: torch's default one is shared by every graph of the process, and cuBLAS keeps
+        #: one workspace per stream that a destroyed graph frees, so the graphs of a seed pack's runs (replayed
+        #: side by side, recaptured at different times) must not share it.
+        self.capture_stream = torch.cuda.Stream(device)
 
     @contextlib.contextmanager
     def warmup_context(self) -> Iterator[None]:
@@ -118,7 +122,7 @@ class CudaGraphs(GraphBackend):
     def capture(self, fn: Callable[[], StepFigures]) -> tuple[Callable[[], None], StepFigures]:
         self.graph = None  # release the previous graph's memory pool first
         graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(graph):
+        with torch.cuda.graph(graph, stream=self.capture_stream):
             outputs = fn()
         self.graph = graph
         return graph.replay, outputs

@@ -30,7 +30,7 @@ import torch
 from nasbench_harness.config import PackMode, RunConfig
 from nasbench_harness.engine import batched
 from nasbench_harness.engine.checkpoint import rng_state, set_rng_state
-from nasbench_harness.engine.record import RunRecord
+from nasbench_harness.engine.record import RunLock, RunRecord
 from nasbench_harness.engine.runner import (
     Reporter,
     RunOutcome,
@@ -88,10 +88,12 @@ def _without_seed(config: RunConfig) -> str:
 
 @dataclasses.dataclass
 class Member:
-    """One run of the pack: its session, the step it asked for, and its own RNG state and CUDA stream."""
+    """One run of the pack: its session, the step it asked for, its lock, and its own RNG state and stream."""
 
+    index: int
     run: SearchRun
     session: Session[RunOutcome]
+    lock: RunLock
     rng: dict[str, Any]
     stream: Any = None  # torch.cuda.Stream on CUDA
     request: tuple[Batch, Batch] | None = None
@@ -109,42 +111,54 @@ class Member:
 
 
 class PackDriver:
-    """Drives the members' sessions round by round; a member that fails or ends leaves the pack."""
+    """Drives the members' sessions round by round. A member that finishes or fails leaves the pack at once:
+    its lock is released and the driver drops it (its network and device data are freed), so the others go
+    on with its memory, and `nasbench status` or another driver sees it as it is."""
 
-    def __init__(self, members: list[Member], mode: str, report: Reporter, attempt: int):
-        self.members, self.mode, self.report, self.attempt = members, mode, report, attempt
+    def __init__(self, members: list[Member], mode: str, packing: dict[str, Any], report: Reporter, attempt: int):
+        self.members, self.mode, self.packing, self.report, self.attempt = members, mode, packing, report, attempt
         self.outcomes: dict[int, RunOutcome] = {}
-        self._batched: batched.BatchedStep | None = None
-        self._batched_key: tuple = ()
-        self._refused: set[str] = set()
+        #: The batched step for the members as they are (None: why they cannot be batched), checked again only
+        #: when a member leaves, restores a checkpoint or changes stage (its method object).
+        self._verdict: tuple[tuple, batched.BatchedStep | str] | None = None
 
     def run(self) -> dict[int, RunOutcome]:
-        for member in list(self.members):
-            self._advance(member, None)
-        while self.members:
-            if not self._batched_round():
-                for member in list(self.members):
-                    self._interleaved(member)
+        """Each member's outcome, by its index."""
+        try:
+            for member in list(self.members):
+                self._advance(member, None)
+            while self.members:
+                if not self._batched_round():
+                    for member in list(self.members):
+                        self._interleaved(member)
+        finally:
+            for member in self.members:  # interrupted (Ctrl-C): the locks go, the checkpoints stay
+                member.lock.release()
         return self.outcomes
+
+    def _batched_step(self) -> batched.BatchedStep | str:
+        key = tuple((id(m.run.method), m.run.restores) for m in self.members)
+        if self._verdict is None or self._verdict[0] != key:
+            methods = [m.run.method for m in self.members]
+            why = batched.unsupported(methods) if len(methods) > 1 else "one run left in the pack"
+            self._verdict = (key, why if why is not None else batched.BatchedStep(methods))
+            if why is not None:
+                self.packing["batched_refused"] = why
+                self.report(f"pack: interleaved steps, the runs cannot be batched now: {why}")
+            else:
+                self.packing["batched"] = self._verdict[1].describe()  # type: ignore[union-attr]
+        return self._verdict[1]
 
     def _batched_round(self) -> bool:
         """One batched step for every member, where the mode and the members allow it; False otherwise."""
         if self.mode != "batched":
             return False
-        methods = [m.run.method for m in self.members]
-        why = batched.unsupported(methods) if len(methods) > 1 else "one run left in the pack"
-        if why is not None:
-            if why not in self._refused:
-                self._refused.add(why)
-                self.report(f"pack: interleaved steps, the runs cannot be batched now: {why}")
+        step = self._batched_step()
+        if isinstance(step, str):
             return False
-        key = tuple((id(m.run.method), m.run.restores) for m in self.members)
-        if self._batched is None or key != self._batched_key:
-            self._batched, self._batched_key = batched.BatchedStep(methods), key
-        requests = [m.request for m in self.members]
         try:
-            figures = self._batched(requests)  # type: ignore[arg-type]
-        except Exception as err:
+            figures = step([m.request for m in self.members])  # type: ignore[misc]
+        except Exception as err:  # after some optimiser steps: no member can go on as if it had not run
             for member in list(self.members):
                 self._fail(member, err)
             return True
@@ -170,17 +184,19 @@ class PackDriver:
             with member.scope():
                 member.request = action()
         except StopIteration as done:
-            self.members.remove(member)
-            self.outcomes[id(member)] = done.value
+            self._leave(member, done.value)
         except Exception as err:
             self._fail(member, err)
 
     def _fail(self, member: Member, err: Exception) -> None:
-        self.members.remove(member)
         run = member.run
-        self.outcomes[id(member)] = record_failure(
-            run.config, run.record, err, run.report, self.attempt, member.started
-        )
+        self._leave(member, record_failure(run.config, run.record, err, run.report, self.attempt, member.started))
+
+    def _leave(self, member: Member, outcome: RunOutcome) -> None:
+        self.members.remove(member)
+        member.session.close()
+        member.lock.release()
+        self.outcomes[member.index] = outcome
 
 
 def execute_pack(
@@ -198,10 +214,10 @@ def execute_pack(
     """Run (or skip, or resume) every run of the pack; one outcome per config, in order. Each run is
     locked, settled (finished earlier, stale) and failed on its own, as `runner.execute` does alone."""
     report = report or (lambda message: None)
-    outcomes: list[RunOutcome | None] = [None] * len(pack.configs)
-    with contextlib.ExitStack() as locks:
-        members: dict[int, Member] = {}
-        packing = {"size": len(pack.configs), "seeds": [c.seed for c in pack.configs], "mode": pack.mode}
+    outcomes: dict[int, RunOutcome] = {}
+    members: list[Member] = []
+    packing: dict[str, Any] = {"size": len(pack.configs), "seeds": [c.seed for c in pack.configs], "mode": pack.mode}
+    try:
         for i, config in enumerate(pack.configs):
             say = _prefixed(report, f"seed {config.seed}: ")
             record = RunRecord(results_dir / config.relative_dir())
@@ -209,24 +225,30 @@ def execute_pack(
             if isinstance(lock, RunOutcome):
                 outcomes[i] = lock
                 continue
-            locks.enter_context(lock)
             settled = settle_finished(config, record, say, rerun_stale)
             if settled is not None:
+                lock.release()
                 outcomes[i] = settled
                 continue
             run = SearchRun(config, results_dir, data_dir, device, say, progress, position)
             run.packing = packing
+            if pack.mode == "batched":
+                run.fast_path_off = "a batched seed pack: its steps run as engine/batched.py's vmapped step"
             # A batched step runs on the current stream, so batched members share it.
             stream = torch.cuda.Stream(device) if device.type == "cuda" and pack.mode == "interleaved" else None
-            members[i] = Member(run, run.session(), rng_state(), stream)
-        if members:
-            report(f"pack of {len(members)} runs ({pack.describe()}), mode {pack.mode}")
-            done = PackDriver(list(members.values()), pack.mode, report, attempt).run()
-            if device.type == "cuda":
-                torch.cuda.synchronize(device)
-            for i, member in members.items():
-                outcomes[i] = done[id(member)]
-    return [dataclasses.replace(o, attempts=attempt) for o in outcomes if o is not None]
+            members.append(Member(i, run, run.session(), lock, rng_state(), stream))
+    except BaseException:
+        for member in members:
+            member.lock.release()
+        raise
+    if members:
+        report(f"pack of {len(members)} runs ({pack.describe()}), mode {pack.mode}")
+        driver = PackDriver(members, pack.mode, packing, report, attempt)
+        del members  # the driver holds them now, and drops each one as it leaves the pack
+        outcomes.update(driver.run())
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+    return [dataclasses.replace(outcomes[i], attempts=attempt) for i in range(len(pack.configs))]
 
 
 def _prefixed(report: Reporter, prefix: str) -> Reporter:

@@ -30,6 +30,7 @@ from nasbench_harness.config import RunConfig
 from nasbench_harness.data import Dataset, PairedBatches, dataset_split, eval_batches, load_dataset
 from nasbench_harness.engine import stages
 from nasbench_harness.engine.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from nasbench_harness.engine.fast_path import Plan as FastPathPlan
 from nasbench_harness.engine.fast_path import Stepper
 from nasbench_harness.engine.fast_path import plan as fast_path_plan
 from nasbench_harness.engine.record import FAILED, RunLock, RunLocked, RunRecord
@@ -175,10 +176,14 @@ class SearchRun:
         self.stage_index, self.stage_ops = 0, None
         self.finished_stages: list[dict[str, Any]] = []
         #: How many times a checkpoint was loaded into the net and method (resume, rollback): a batched seed
-        #: pack rebuilds its stacked copies when it changes.
+        #: pack checks again whether its runs can be batched when it changes.
         self.restores = 0
-        #: Set by a seed pack (engine/packed.py): its size, seeds, mode and step counts, for the metadata.
+        #: Set by a seed pack (engine/packed.py), for the metadata: its size, seeds and mode, and how its steps
+        #: ran (`batched`: the batched step's description; `batched_refused`: why not). The session that
+        #: trained last writes it.
         self.packing: dict[str, Any] | None = None
+        #: Why this run's steps never take the GPU fast path (set by a batched seed pack), or None.
+        self.fast_path_off: str | None = None
 
     def build(self) -> None:
         config = self.config
@@ -220,7 +225,10 @@ class SearchRun:
         ).to(self.device)
         self.method: Method = self.method_cls(self.net, config, self.device)
         self.method.batches = self.batches
-        plan = fast_path_plan(self.method, self.device, config.train.precision)
+        if self.fast_path_off is not None:
+            plan = FastPathPlan(False, self.fast_path_off, config.train.precision)
+        else:
+            plan = fast_path_plan(self.method, self.device, config.train.precision)
         self.stepper = Stepper(self.method, self.device, plan)
 
     def _enter_stage(self, index: int, edge_ops: stages.StageOps | None) -> None:

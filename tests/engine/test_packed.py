@@ -14,6 +14,7 @@ import torch
 
 from nasbench_harness.config import RunConfig, SuiteConfig
 from nasbench_harness.engine.packed import SeedPack, execute_pack, pack_jobs
+from nasbench_harness.engine.record import lock_holder
 from nasbench_harness.engine.runner import execute
 from nasbench_harness.engine.suite import run_suite
 from nasbench_harness.errors import ConfigError
@@ -133,10 +134,15 @@ def test_a_failing_run_leaves_the_pack_and_the_others_finish(tmp_path, reference
     cls = get_method_class("darts")
     original = cls.step
 
+    failed_dir = tmp_path / "packed" / runs[1].relative_dir()
+    holders_seen_by_seed_2: list[str | None] = []
+
     def step(self, train, valid):
         figures = original(self, train, valid)
         if self.config.seed == 1:
             figures["train_loss"] = torch.tensor(float("nan"))
+        if self.config.seed == 2:
+            holders_seen_by_seed_2.append(lock_holder(failed_dir))
         return figures
 
     monkeypatch.setattr(cls, "step", step)
@@ -144,6 +150,8 @@ def test_a_failing_run_leaves_the_pack_and_the_others_finish(tmp_path, reference
     assert [o.status for o in outcomes] == ["finished", "failed", "finished"]
     assert "train_loss is nan at epoch 0" in outcomes[1].reason
     assert (outcomes[1].directory / "failed.json").exists()
+    # the failed run left the pack at once: its lock was free while the others still trained
+    assert holders_seen_by_seed_2[0] is not None and holders_seen_by_seed_2[-1] is None, holders_seen_by_seed_2
     monkeypatch.setattr(cls, "step", original)
     run_alone([runs[0], runs[2]], tmp_path / "alone", reference_data_dir)
     assert_same_runs(tmp_path / "packed", tmp_path / "alone", [runs[0], runs[2]])
@@ -199,6 +207,9 @@ def test_batched_pack_follows_the_runs_alone(tmp_path, reference_data_dir):
     outcomes = execute_pack(pack, tmp_path / "packed", reference_data_dir, CPU, report=said.append, progress=False)
     assert [o.status for o in outcomes] == ["finished"] * 2, [o.reason for o in outcomes]
     assert not any("cannot be batched" in line for line in said), said
+    metadata = json.loads((tmp_path / "packed" / runs[0].relative_dir() / "metadata.json").read_text())
+    assert metadata["packing"]["batched"]["layout"] == "channels-first under vmap"
+    assert metadata["fast_path"]["reason"].startswith("a batched seed pack")
     run_alone(runs, tmp_path / "alone", reference_data_dir)
     for config in runs:
         packed, alone = (rows(d / config.relative_dir()) for d in (tmp_path / "packed", tmp_path / "alone"))
@@ -220,5 +231,7 @@ def test_batched_pack_of_an_unbatchable_method_interleaves_and_says_why(tmp_path
     assert [o.status for o in outcomes] == ["finished"] * 2
     refusals = [line for line in said if "cannot be batched" in line]
     assert len(refusals) == 1 and "packable" in refusals[0], said
+    metadata = json.loads((tmp_path / "packed" / runs[0].relative_dir() / "metadata.json").read_text())
+    assert "packable" in metadata["packing"]["batched_refused"] and "batched" not in metadata["packing"]
     run_alone(runs, tmp_path / "alone", reference_data_dir)
     assert_same_runs(tmp_path / "packed", tmp_path / "alone", runs)
