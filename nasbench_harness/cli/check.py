@@ -11,8 +11,13 @@ from nasbench_harness.cli.app import main
 
 @main.command()
 @click.argument("results_dir", type=click.Path(file_okay=False, exists=True))
-@click.option("--baseline", "baseline_path", required=True, type=click.Path(dir_okay=False),
-              help="Committed baseline YAML (e.g. ci/collapse_baseline.yaml).")
+@click.option(
+    "--baseline",
+    "baseline_path",
+    required=True,
+    type=click.Path(dir_okay=False),
+    help="Committed baseline YAML (e.g. ci/collapse_baseline.yaml).",
+)
 @click.option("--update", is_flag=True, help="Rewrite the baseline from these results (after a deliberate change).")
 @click.option("--reason", default="", help="Why the baseline changes; required with --update.")
 @click.option("--all", "show_all", is_flag=True, help="Show passing checks too.")

@@ -68,9 +68,7 @@ def _measurement(net: nn.Module) -> Iterator[None]:
                 module.training = training
 
 
-def _alpha_gradient(
-    net: nn.Module, batches: Sequence[Batch], mixing: MixingFn | None
-) -> tuple[list[Tensor], Tensor]:
+def _alpha_gradient(net: nn.Module, batches: Sequence[Batch], mixing: MixingFn | None) -> tuple[list[Tensor], Tensor]:
     """α and the flat gradient of the mean validation loss over `batches`, with its graph kept."""
     alphas = list(net.arch_parameters())
     loss = sum(F.cross_entropy(net(x, mixing() if mixing else None), y) for x, y in batches) / len(batches)

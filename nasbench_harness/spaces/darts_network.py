@@ -41,9 +41,7 @@ class SearchCell(nn.Module):
         self.reduction = reduction
         self.steps, self.multiplier = steps, multiplier
         self.preprocess0 = (
-            FactorizedReduce(c_pp, c, affine=False)
-            if reduction_prev
-            else ReLUConvBN(c_pp, c, 1, 1, 0, affine=False)
+            FactorizedReduce(c_pp, c, affine=False) if reduction_prev else ReLUConvBN(c_pp, c, 1, 1, 0, affine=False)
         )
         self.preprocess1 = ReLUConvBN(c_p, c, 1, 1, 0, affine=False)
         self.edges = nn.ModuleList()
@@ -57,9 +55,7 @@ class SearchCell(nn.Module):
                 pairs.append((2 + i, j))
         self.plan = FusedCell(pairs, list(self.edges))
 
-    def forward(
-        self, s0: Tensor, s1: Tensor, weights: Tensor, mixer: Mixer, drop_prob: float, fused: bool
-    ) -> Tensor:
+    def forward(self, s0: Tensor, s1: Tensor, weights: Tensor, mixer: Mixer, drop_prob: float, fused: bool) -> Tensor:
         states = [self.preprocess0(s0), self.preprocess1(s1)]
         if fused:
             drop = (lambda out: drop_path(out, drop_prob)) if drop_prob > 0.0 and self.training else None
@@ -104,9 +100,7 @@ class DartsSupernet(Supernet):
         #: Scheduled by methods (R-DARTS DP); applied per mixed edge while training.
         self.drop_path_prob = 0.0
         c_curr = stem_multiplier * channels
-        self.stem = nn.Sequential(
-            nn.Conv2d(in_channels, c_curr, 3, padding=1, bias=False), nn.BatchNorm2d(c_curr)
-        )
+        self.stem = nn.Sequential(nn.Conv2d(in_channels, c_curr, 3, padding=1, bias=False), nn.BatchNorm2d(c_curr))
         c_pp, c_p, c_curr = c_curr, c_curr, channels
         self.cells = nn.ModuleList()
         reduction_prev = False

@@ -130,14 +130,10 @@ class NB201Genotype:
                     raise SpaceError(f"malformed edge {token!r} in {text!r}: expected 'op~input'")
                 gene.append((op, int(src)))
             if sorted(j for _, j in gene) != list(range(i)):
-                raise SpaceError(
-                    f"node {i} of {text!r} must have exactly one edge from each of inputs 0..{i - 1}"
-                )
+                raise SpaceError(f"node {i} of {text!r} must have exactly one edge from each of inputs 0..{i - 1}")
             nodes.append(tuple(sorted(gene, key=lambda g: g[1])))
         if len(nodes) != 3:
-            raise SpaceError(
-                f"a NAS-Bench-201 cell has 3 nodes separated by '+', got {len(nodes)} in {text!r}"
-            )
+            raise SpaceError(f"a NAS-Bench-201 cell has 3 nodes separated by '+', got {len(nodes)} in {text!r}")
         return cls(tuple(nodes))
 
     def to_json(self) -> str:

@@ -40,9 +40,7 @@ class NB201Cell(nn.Module):
         super().__init__()
         width = channels // op_divisor
         self.edges = nn.ModuleList(
-            MixedEdge(
-                names, [build_nb201_op(n, width, width, 1, affine, track_running_stats) for n in names], 1
-            )
+            MixedEdge(names, [build_nb201_op(n, width, width, 1, affine, track_running_stats) for n in names], 1)
             for names in edge_ops
         )
         self.plan = FusedCell(EDGES, list(self.edges))
@@ -89,9 +87,7 @@ class NB201Network(Supernet):
         self.channels, self.cells_per_stage, self.num_classes = channels, cells_per_stage, num_classes
         self.affine, self.track_running_stats = affine, track_running_stats
         edge_ops = edge_ops or space.edge_ops["cell"]
-        self.stem = nn.Sequential(
-            nn.Conv2d(in_channels, channels, 3, padding=1, bias=False), nn.BatchNorm2d(channels)
-        )
+        self.stem = nn.Sequential(nn.Conv2d(in_channels, channels, 3, padding=1, bias=False), nn.BatchNorm2d(channels))
         widths = [channels] * cells_per_stage + [channels * 2] + [channels * 2] * cells_per_stage
         widths += [channels * 4] + [channels * 4] * cells_per_stage
         reductions = [False] * cells_per_stage + [True] + [False] * cells_per_stage + [True]
@@ -102,9 +98,7 @@ class NB201Network(Supernet):
             if reduction:
                 self.cells.append(ResNetBasicBlock(c_prev, width, 2))
             else:
-                self.cells.append(
-                    NB201Cell(edge_ops, width, affine, track_running_stats, self.mixer.channel_divisor)
-                )
+                self.cells.append(NB201Cell(edge_ops, width, affine, track_running_stats, self.mixer.channel_divisor))
             c_prev = width
         self.searched_cell_types = tuple("cell" for c in self.cells if isinstance(c, NB201Cell))
         self.lastact = nn.Sequential(nn.BatchNorm2d(c_prev), nn.ReLU(inplace=True))

@@ -36,9 +36,7 @@ class Pooling(nn.Module):
 
     def __init__(self, c_in: int, c_out: int, stride: int, affine: bool, track_running_stats: bool):
         super().__init__()
-        self.preprocess = (
-            None if c_in == c_out else NorConv(c_in, c_out, 1, 1, 0, affine, track_running_stats)
-        )
+        self.preprocess = None if c_in == c_out else NorConv(c_in, c_out, 1, 1, 0, affine, track_running_stats)
         self.pool = nn.AvgPool2d(3, stride=stride, padding=1, count_include_pad=False)
 
     def forward(self, x: Tensor) -> Tensor:
@@ -87,9 +85,7 @@ class FactorizedReduce(nn.Module):
 class ResNetBasicBlock(nn.Module):
     """The stride-2 block between NAS-Bench-201 stages; shortcut = 2x2 avg-pool then 1x1 conv."""
 
-    def __init__(
-        self, c_in: int, c_out: int, stride: int, affine: bool = True, track_running_stats: bool = True
-    ):
+    def __init__(self, c_in: int, c_out: int, stride: int, affine: bool = True, track_running_stats: bool = True):
         super().__init__()
         self.conv_a = NorConv(c_in, c_out, 3, stride, 1, affine, track_running_stats)
         self.conv_b = NorConv(c_out, c_out, 3, 1, 1, affine, track_running_stats)
@@ -112,16 +108,12 @@ NB201OpFactory = Callable[[int, int, int, bool, bool], nn.Module]
 
 NB201_OPS: dict[str, NB201OpFactory] = {
     "none": lambda ci, co, s, a, t: Zero(ci, co, s),
-    "skip_connect": lambda ci, co, s, a, t: (
-        Identity() if s == 1 and ci == co else FactorizedReduce(ci, co, a, t)
-    ),
+    "skip_connect": lambda ci, co, s, a, t: Identity() if s == 1 and ci == co else FactorizedReduce(ci, co, a, t),
     "nor_conv_1x1": lambda ci, co, s, a, t: NorConv(ci, co, 1, s, 0, a, t),
     "nor_conv_3x3": lambda ci, co, s, a, t: NorConv(ci, co, 3, s, 1, a, t),
     "avg_pool_3x3": lambda ci, co, s, a, t: Pooling(ci, co, s, a, t),
 }
 
 
-def build_nb201_op(
-    name: str, c_in: int, c_out: int, stride: int, affine: bool, track_running_stats: bool
-) -> nn.Module:
+def build_nb201_op(name: str, c_in: int, c_out: int, stride: int, affine: bool, track_running_stats: bool) -> nn.Module:
     return NB201_OPS[name](c_in, c_out, stride, affine, track_running_stats)

@@ -34,9 +34,7 @@ class DilConv(nn.Sequential):
     ):
         super().__init__(
             nn.ReLU(inplace=False),
-            nn.Conv2d(
-                c_in, c_in, kernel, stride=stride, padding=padding, dilation=dilation, groups=c_in, bias=False
-            ),
+            nn.Conv2d(c_in, c_in, kernel, stride=stride, padding=padding, dilation=dilation, groups=c_in, bias=False),
             nn.Conv2d(c_in, c_out, 1, padding=0, bias=False),
             nn.BatchNorm2d(c_out, affine=affine),
         )
@@ -120,9 +118,7 @@ OpFactory = Callable[[int, int, bool], nn.Module]
 DARTS_OPS: dict[str, OpFactory] = {
     "none": lambda c, stride, affine: Zero(stride),
     "noise": lambda c, stride, affine: Noise(stride),
-    "avg_pool_3x3": lambda c, stride, affine: nn.AvgPool2d(
-        3, stride=stride, padding=1, count_include_pad=False
-    ),
+    "avg_pool_3x3": lambda c, stride, affine: nn.AvgPool2d(3, stride=stride, padding=1, count_include_pad=False),
     "max_pool_3x3": lambda c, stride, affine: nn.MaxPool2d(3, stride=stride, padding=1),
     "skip_connect": lambda c, stride, affine: Identity() if stride == 1 else FactorizedReduce(c, c, affine),
     "sep_conv_3x3": lambda c, stride, affine: SepConv(c, c, 3, stride, 1, affine),

@@ -66,9 +66,7 @@ class SearchSpace(ABC):
         expected = self.alpha_shapes()
         wanted = ", ".join(f"{t!r} {shape}" for t, shape in expected.items())
         if set(alphas) != set(expected):
-            raise SpaceError(
-                f"{source}: space {self.name!r} needs arrays {wanted}; got keys {sorted(alphas)}"
-            )
+            raise SpaceError(f"{source}: space {self.name!r} needs arrays {wanted}; got keys {sorted(alphas)}")
         checked = {}
         for cell_type, shape in expected.items():
             try:
@@ -100,9 +98,7 @@ class SearchSpace(ABC):
     def parse_genotype(self, text: str) -> Genotype: ...
 
     @abstractmethod
-    def build_supernet(
-        self, *, num_classes: int = 10, mixer: Mixer | None = None, **network: Any
-    ) -> Supernet:
+    def build_supernet(self, *, num_classes: int = 10, mixer: Mixer | None = None, **network: Any) -> Supernet:
         """The search network; `network` overrides `default_network` (channels, layers, ...)."""
 
 
@@ -151,21 +147,15 @@ class DartsFamilySpace(SearchSpace):
             known = {op for names in self.edge_ops[cell_type] for op in names}
             for op, j in gene:
                 if op not in known:
-                    raise SpaceError(
-                        f"op {op!r} is not in space {self.name!r} ({cell_type} cells: {sorted(known)})"
-                    )
+                    raise SpaceError(f"op {op!r} is not in space {self.name!r} ({cell_type} cells: {sorted(known)})")
                 if not 0 <= j < 2 + self.steps:
                     raise SpaceError(f"input index {j} out of range in {cell_type} cell of {text!r}")
         return genotype
 
-    def build_supernet(
-        self, *, num_classes: int = 10, mixer: Mixer | None = None, **network: Any
-    ) -> Supernet:
+    def build_supernet(self, *, num_classes: int = 10, mixer: Mixer | None = None, **network: Any) -> Supernet:
         from nasbench_harness.spaces.darts_network import DartsSupernet
 
-        return DartsSupernet(
-            self, num_classes=num_classes, mixer=mixer, **{**self.default_network, **network}
-        )
+        return DartsSupernet(self, num_classes=num_classes, mixer=mixer, **{**self.default_network, **network})
 
 
 @dataclass(frozen=True)
@@ -185,9 +175,7 @@ class NB201Space(SearchSpace):
                 raise SpaceError(f"op {op!r} is not a NAS-Bench-201 op; known: {sorted(known)}")
         return genotype
 
-    def build_supernet(
-        self, *, num_classes: int = 10, mixer: Mixer | None = None, **network: Any
-    ) -> Supernet:
+    def build_supernet(self, *, num_classes: int = 10, mixer: Mixer | None = None, **network: Any) -> Supernet:
         from nasbench_harness.spaces.nb201_network import NB201Network
 
         return NB201Network(self, num_classes=num_classes, mixer=mixer, **{**self.default_network, **network})

@@ -63,7 +63,9 @@ def rows(directory: Path) -> list[dict]:
     return [{k: v for k, v in json.loads(line).items() if k not in TIMING} for line in lines]
 
 
-@pytest.mark.parametrize("space", ["nb201", "s4"])  # s4's noise op draws from the global RNG
+# s4: its noise op draws from the global RNG; NB201 runs killed at a step are in the default run
+# (tests/methods/test_conformance.py), so this whole-CLI version of it is slow-only
+@pytest.mark.parametrize("space", [pytest.param("nb201", marks=pytest.mark.slow), "s4"])
 def test_killed_run_resumes_to_the_uninterrupted_result(tmp_path, reference_data_dir, space):
     suite = tmp_path / "suite.yaml"
     suite.write_text(SUITE.format(space=space))

@@ -18,8 +18,7 @@ seeds: [0, 1]
 
 @pytest.fixture(scope="session")
 def real_tree(tmp_path_factory: pytest.TempPathFactory, reference_data_dir: Path) -> Path:
-    """Four finished tiny runs (NB201 and S1, seeds 0 and 1) with ground truth, built once per session.
-    """
+    """Four finished tiny runs (NB201 and S1, seeds 0 and 1) with ground truth, built once per session."""
     from nasbench_harness.engine import run_suite
 
     root = tmp_path_factory.mktemp("real")
