@@ -54,6 +54,7 @@ def failures(baseline: Path, results: Path) -> set[tuple[str, str]]:
     return {(r.run, r.metric) for r in rows if not r.ok}
 
 
+@pytest.mark.slow  # CI does this for real: ci/check_collapse.sh reruns the collapse suite against its baseline
 def test_rerun_of_the_same_code_passes(baseline, tmp_path, reference_data_dir):
     results = run(tmp_path, reference_data_dir)
     assert failures(baseline, results) == set()

@@ -86,6 +86,14 @@ def run_alone(runs: list[RunConfig], results: Path, data: Path) -> None:
         assert execute(config, results, data, CPU, progress=False).status == "finished"
 
 
+@pytest.fixture(scope="module")
+def s3_alone(tmp_path_factory: pytest.TempPathFactory, reference_data_dir: Path) -> Path:
+    """darts on S3, seeds 0 and 1, each alone: the reference of two tests (runs are read, never written)."""
+    results = tmp_path_factory.mktemp("s3-alone")
+    run_alone(configs("darts", "s3", [0, 1]), results, reference_data_dir)
+    return results
+
+
 @pytest.mark.parametrize(
     ("method", "space", "eigenvalue"),
     [
@@ -96,7 +104,7 @@ def run_alone(runs: list[RunConfig], results: Path, data: Path) -> None:
     ],
     ids=["darts-s3", "gdas-nb201-sampling-eigenvalue", "darts-nb201-eigenvalue", "stacnas-nb201-staged"],
 )
-def test_packed_runs_equal_the_runs_alone(method, space, eigenvalue, tmp_path, reference_data_dir):
+def test_packed_runs_equal_the_runs_alone(method, space, eigenvalue, tmp_path, reference_data_dir, request):
     """The eigenvalue's power iteration draws random numbers at each epoch's end and GDAS inside every step
     (each run's RNG must be its own); StacNAS changes its supernet and method between stages inside a
     run's session."""
@@ -105,18 +113,21 @@ def test_packed_runs_equal_the_runs_alone(method, space, eigenvalue, tmp_path, r
     outcomes = execute_pack(SeedPack(tuple(runs)), tmp_path / "packed", reference_data_dir, CPU, progress=False)
     assert [o.status for o in outcomes] == ["finished"] * len(seeds), [o.reason for o in outcomes]
     assert [o.config.seed for o in outcomes] == seeds
-    run_alone(runs, tmp_path / "alone", reference_data_dir)
-    assert_same_runs(tmp_path / "packed", tmp_path / "alone", runs)
+    if space == "s3":
+        alone = request.getfixturevalue("s3_alone")
+    else:
+        alone = tmp_path / "alone"
+        run_alone(runs, alone, reference_data_dir)
+    assert_same_runs(tmp_path / "packed", alone, runs)
     metadata = json.loads((tmp_path / "packed" / runs[1].relative_dir() / "metadata.json").read_text())
     assert metadata["packing"] == {"size": len(seeds), "seeds": seeds, "mode": "interleaved"}
 
 
-def test_a_killed_pack_resumes_every_run_to_the_result_alone(tmp_path, reference_data_dir):
+def test_a_killed_pack_resumes_every_run_to_the_result_alone(tmp_path, reference_data_dir, s3_alone):
     """Killed inside the second run's last step of epoch 0: the first run has checkpointed epoch 0, the
     second nothing, so the resumed pack steps runs at different epochs side by side."""
     runs = configs("darts", "s3", [0, 1])
-    run_alone(runs, tmp_path / "alone", reference_data_dir)
-    steps = rows(tmp_path / "alone" / runs[0].relative_dir())[0]["steps"]
+    steps = rows(s3_alone / runs[0].relative_dir())[0]["steps"]
     config_file = tmp_path / "pack.json"
     config_file.write_text(json.dumps([c.model_dump(mode="json") for c in runs]))
     kill_at = 2 * (steps - 1) + 2  # round `steps` (the last of epoch 0): run 0 has stepped, run 1 dies
@@ -126,7 +137,7 @@ def test_a_killed_pack_resumes_every_run_to_the_result_alone(tmp_path, reference
     assert epochs_done == [1, 0], epochs_done
     outcomes = execute_pack(SeedPack(tuple(runs)), tmp_path / "packed", reference_data_dir, CPU, progress=False)
     assert [o.status for o in outcomes] == ["finished"] * 2, [o.reason for o in outcomes]
-    assert_same_runs(tmp_path / "packed", tmp_path / "alone", runs)
+    assert_same_runs(tmp_path / "packed", s3_alone, runs)
 
 
 def test_a_failing_run_leaves_the_pack_and_the_others_finish(tmp_path, reference_data_dir, monkeypatch):
