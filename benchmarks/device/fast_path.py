@@ -113,45 +113,34 @@ def compare(a: dict, b: dict) -> dict:
 
 def packed(n: int, steps: int, mode: str) -> dict:
     """N runs of different seeds as a seed pack: the pack driver users run (engine/packed.py), fed synthetic
-    sessions of `steps` steps. "interleaved": each run's fast-path graph replayed on its own stream with its
-    own RNG state; "batched": one vmapped eager step for all runs (engine/batched.py; with N = 1 the one run's
-    plain eager step, as a pack of one is never batched)."""
-    from types import SimpleNamespace
-
-    from nasbench_harness.engine.checkpoint import rng_state
-    from nasbench_harness.engine.packed import Member, PackDriver
-
-    train, valid = batch(0)
-
-    def session(count: int):
-        for _ in range(count):
-            yield train, valid
-        return None
+    sessions through `nasbench_harness.bench.packed.PackRounds` (as `nasbench bench --pack-seeds` times it).
+    "interleaved": each run's fast-path graph replayed on its own stream with its own RNG state; "batched":
+    one vmapped eager step for all runs (engine/batched.py; with N = 1 the one run's plain eager step, as a
+    pack of one is never batched)."""
+    from nasbench_harness.bench.packed import PackRounds
 
     runs = [build("nb201", seed=seed, fast=mode == "interleaved") for seed in range(n)]
     for method, _ in runs:
         method.set_epoch(0, 0.025)
-
-    def drive(count: int) -> float:
-        members = []
-        no_lock = SimpleNamespace(release=lambda: None)  # synthetic sessions have no run directory
-        for i, (method, stepper) in enumerate(runs):
-            stream = torch.cuda.Stream(DEVICE) if mode == "interleaved" else None
-            run = SimpleNamespace(step=stepper, method=method, restores=0)
-            members.append(Member(i, run, session(count), no_lock, rng_state(), stream))
+    warmup = 10  # eager warm-up and capture
+    rounds = PackRounds(runs, mode, DEVICE, batch(0), warmup + steps, synchronise=False)
+    try:
+        for _ in range(warmup):
+            rounds()
         torch.cuda.synchronize()
         start = time.perf_counter()
-        PackDriver(members, mode, {}, print, attempt=1).run()
+        for _ in range(steps):
+            rounds()
         torch.cuda.synchronize()
-        return time.perf_counter() - start
-
-    drive(10)  # warm-up and capture
-    seconds = drive(steps)
+        seconds = time.perf_counter() - start
+    finally:
+        rounds.close()
     return {
         "runs": n,
         "mode": mode,
         "seconds_per_round": seconds / steps,
         "steps_per_second_total": n * steps / seconds,
+        "packing": rounds.packing,
     }
 
 

@@ -29,44 +29,65 @@ from typing import Any
 import torch
 
 from nasbench_harness.bench import steps as S
+from nasbench_harness.bench.packed import PackRounds
+from nasbench_harness.engine import fast_path
 from nasbench_harness.errors import HarnessError
 
 
 @dataclass(frozen=True)
 class Variant:
-    """One thing to time: our method's step (`reference=False`) or the pair's xautodl reference."""
+    """One thing to time: our method's step (`reference=False`), the pair's xautodl reference, or one round
+    of a seed pack of `pack` runs of our method (`pack_mode`: engine/packed.py's modes)."""
 
     method: str
     space: str
     reference: bool = False
+    pack: int = 0
+    pack_mode: str = "interleaved"
 
     @property
     def name(self) -> str:
+        if self.pack:
+            return f"{self.method}/{self.space} (pack of {self.pack}, {self.pack_mode})"
         return f"{self.method}/{self.space}" + (" (xautodl)" if self.reference else "")
 
 
-def build_step(variant: Variant, device: torch.device, profile: str | None) -> S.Step:
+def build_step(variant: Variant, device: torch.device, profile: str | None, calls: int) -> S.Step:
+    """The variant's step, to be called `calls` times (a pack's sessions request exactly that many rounds)."""
     config = S.run_config(variant.method, variant.space, profile)
     if variant.reference:
         return S.reference(variant.method, variant.space, device, config.train.batch_size, profile)
+    if variant.pack:
+        return S.pack(config, variant.pack, variant.pack_mode, device, calls)
     return S.ours(config, device)
 
 
-def variants(methods: list[str], spaces: list[str]) -> list[Variant]:
-    """Ours for every pair, each followed by its reference where xautodl has one."""
+def variants(
+    methods: list[str], spaces: list[str], pack: int = 0, pack_modes: tuple[str, ...] = ("interleaved",)
+) -> list[Variant]:
+    """Ours for every pair, each followed by its reference where xautodl has one, then (with `pack`) a pack of
+    that many runs per mode."""
     out = []
     for space in spaces:
         for method in methods:
             out.append(Variant(method, space))
             if (method, space) in S.REFERENCES:
                 out.append(Variant(method, space, reference=True))
+            if pack:
+                out.extend(Variant(method, space, pack=pack, pack_mode=mode) for mode in pack_modes)
     return out
 
 
-def time_interleaved(steps: dict[str, S.Step], rounds: int) -> dict[str, list[float]]:
-    """Seconds per step of each variant over `rounds` interleaved rounds, after one warm-up step each."""
-    for step in steps.values():
-        step()
+def warmup_steps(device: torch.device) -> int:
+    """Untimed steps before the rounds: one, and on CUDA enough for the fast path's eager warm-up and capture."""
+    return fast_path.WARMUP_STEPS + 1 if device.type == "cuda" else 1
+
+
+def time_interleaved(steps: dict[str, S.Step], rounds: int, warmup: int = 1) -> dict[str, list[float]]:
+    """Seconds per step of each variant over `rounds` interleaved rounds, after `warmup` untimed steps each."""
+    for _ in range(warmup):
+        for step in steps.values():
+            step()
     seconds: dict[str, list[float]] = {name: [] for name in steps}
     for _ in range(rounds):
         for name, step in steps.items():
@@ -91,11 +112,12 @@ def _max_rss_bytes() -> int:
 
 
 def measure_memory(variant: Variant, device: torch.device, profile: str | None, steps: int = 1) -> int:
-    """Peak memory of `steps` steps of `variant` in this process (call it in a fresh one: see module doc)."""
+    """Peak memory of `steps` steps (pack: rounds) of `variant` in this process (call it in a fresh one: see
+    module doc)."""
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
     before = _max_rss_bytes()
-    step = build_step(variant, device, profile)
+    step = build_step(variant, device, profile, steps)
     for _ in range(steps):
         step()
     if device.type == "cuda":
@@ -140,23 +162,34 @@ def bench(
     profile: str | None = None,
     threads: int = 1,
     memory: bool = True,
+    pack: int = 0,
+    pack_modes: tuple[str, ...] = ("interleaved",),
 ) -> dict[str, Any]:
-    """Timings per variant and, per pair with a reference, our speed-up over it (reference time / ours)."""
+    """Timings per variant; per pair with a reference, our speed-up over it (reference time / ours); per pack,
+    the run alone's step time over the pack's time per run-step (round / runs: > 1 means packing pays)."""
     previous_threads = torch.get_num_threads()
     torch.set_num_threads(threads)
+    warmup = warmup_steps(device)
+    built: dict[str, S.Step] = {}
     try:
-        chosen = variants(methods, spaces)
+        chosen = variants(methods, spaces, pack, pack_modes)
         # Memory first, while this process is small (its children start from nothing of it either way).
         peaks = {v.name: peak_memory(v, device, profile, threads) if memory else None for v in chosen}
-        built = {v.name: build_step(v, device, profile) for v in chosen}
-        seconds = time_interleaved(built, rounds)
+        built = {v.name: build_step(v, device, profile, warmup + rounds) for v in chosen}
+        seconds = time_interleaved(built, rounds, warmup)
     finally:
         torch.set_num_threads(previous_threads)
+        for step in built.values():
+            if isinstance(step, PackRounds):
+                step.close()  # ended already unless the timing failed
     rows = []
     for v in chosen:
         config = S.run_config(v.method, v.space, profile)
-        best = min(seconds[v.name])
         per_epoch = S.steps_per_epoch(config)
+        if v.pack:
+            rows.append(_pack_row(v, config, seconds, per_epoch, peaks[v.name], built[v.name]))  # type: ignore[arg-type]
+            continue
+        best = min(seconds[v.name])
         row: dict[str, Any] = {
             "variant": v.name,
             "method": v.method,
@@ -176,12 +209,48 @@ def bench(
     return {
         "environment": environment(device, threads),
         "rounds": rounds,
+        "warmup_steps": warmup,
         "profile": profile,
-        "timing": "min over interleaved rounds after one warm-up step each; epoch = step x steps_per_epoch "
-        "(extrapolated, full CIFAR-10 under the run's split protocol)",
+        "timing": "min over interleaved rounds after the warm-up steps; epoch = step x steps_per_epoch "
+        "(extrapolated, full CIFAR-10 under the run's split protocol); a pack's step is one round of the real "
+        "PackDriver (one step of each of its runs), its step_seconds the round / runs, its epoch the round x "
+        "steps_per_epoch (one epoch of every run)",
         "peak_memory": "cuda: torch.cuda.max_memory_allocated; cpu: peak RSS growth from before the build, "
-        "fresh subprocess per variant",
+        "fresh subprocess per variant (a pack: all its runs, one round)",
         "rows": rows,
+    }
+
+
+def _pack_row(
+    v: Variant,
+    config: Any,
+    seconds: dict[str, list[float]],
+    per_epoch: int,
+    peak: int | None,
+    rounds: PackRounds,
+) -> dict[str, Any]:
+    best = min(seconds[v.name])
+    alone = min(seconds[Variant(v.method, v.space).name])
+    return {
+        "variant": v.name,
+        "method": v.method,
+        "space": v.space,
+        "reference": None,
+        "batch_size": config.train.batch_size,
+        "pack_seeds": v.pack,
+        "pack_mode": v.pack_mode,
+        "packing": rounds.packing,
+        "pack_messages": rounds.messages,
+        "round_seconds": best,
+        "round_seconds_median": statistics.median(seconds[v.name]),
+        "round_seconds_all": seconds[v.name],
+        "step_seconds": best / v.pack,
+        "step_seconds_median": statistics.median(seconds[v.name]) / v.pack,
+        "alone_step_seconds": alone,
+        "speedup_vs_alone": alone / (best / v.pack),
+        "steps_per_epoch": per_epoch,
+        "epoch_seconds_extrapolated": best * per_epoch,
+        "peak_memory_bytes": peak,
     }
 
 
@@ -190,13 +259,21 @@ def table(report: dict[str, Any]) -> str:
     lines = [
         f"{env['device_name']} ({env['device']}), torch {env['torch_version']}, CUDA {env['cuda_version']}, "
         f"{env['date']}; min of {report['rounds']} interleaved rounds; epoch extrapolated from steps/epoch",
-        f"{'variant':<32} {'batch':>5} {'s/step':>9} {'steps/ep':>8} {'s/epoch':>9} {'peak MiB':>9} {'vs xautodl':>10}",
+        f"{'variant':<40} {'batch':>5} {'s/round':>9} {'s/step':>9} {'steps/ep':>8} {'s/epoch':>9} {'peak MiB':>9} "
+        f"{'vs xautodl':>10} {'vs alone':>8}",
     ]
     for row in report["rows"]:
         memory = "" if row["peak_memory_bytes"] is None else f"{row['peak_memory_bytes'] / 2**20:.0f}"
         ratio = f"{row['speedup_vs_xautodl']:.2f}x" if "speedup_vs_xautodl" in row else ""
+        per_round = f"{row['round_seconds']:.4f}" if "round_seconds" in row else ""
+        alone = f"{row['speedup_vs_alone']:.2f}x" if "speedup_vs_alone" in row else ""
         lines.append(
-            f"{row['variant']:<32} {row['batch_size']:>5} {row['step_seconds']:>9.4f} {row['steps_per_epoch']:>8} "
-            f"{row['epoch_seconds_extrapolated']:>9.1f} {memory:>9} {ratio:>10}"
+            f"{row['variant']:<40} {row['batch_size']:>5} {per_round:>9} {row['step_seconds']:>9.4f} "
+            f"{row['steps_per_epoch']:>8} {row['epoch_seconds_extrapolated']:>9.1f} {memory:>9} {ratio:>10} {alone:>8}"
+        )
+    if any("round_seconds" in row for row in report["rows"]):
+        lines.append(
+            "pack: s/step = s/round / runs; s/epoch = one epoch of every run; vs alone = run alone's s/step "
+            "/ pack's (> 1: packing pays)"
         )
     return "\n".join(lines)

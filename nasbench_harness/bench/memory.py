@@ -14,7 +14,7 @@ from nasbench_harness.bench.measure import Variant, measure_memory
 def main(spec_json: str) -> None:
     spec = json.loads(spec_json)
     torch.set_num_threads(spec["threads"])
-    variant = Variant(spec["method"], spec["space"], spec["reference"])
+    variant = Variant(spec["method"], spec["space"], spec["reference"], spec["pack"], spec["pack_mode"])
     peak = measure_memory(variant, torch.device(spec["device"]), spec["profile"])
     print(json.dumps({"peak_bytes": peak}))
 

@@ -1,5 +1,6 @@
-"""Search steps to time: a registered method's own `Method.step`, built as a run builds it, and xautodl's
-reference steps for the (method, space) pairs that have one.
+"""Search steps to time: a registered method's own `Method.step`, built and stepped as a run builds and
+steps it, seed packs of such runs (bench/packed.py), and xautodl's reference steps for the (method, space)
+pairs that have one.
 
 Ours: `expand_suite` applies the space's and method's defaults (and a profile, for tests), the supernet comes
 from the space registry with the method's mixer, the method class from the method registry. Inputs are one
@@ -25,8 +26,10 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
+from nasbench_harness.bench.packed import PackRounds, stepper
 from nasbench_harness.config import PROFILES, RunConfig, SuiteConfig
 from nasbench_harness.methods import get_method_class
+from nasbench_harness.methods.base import Method
 from nasbench_harness.spaces import get_space
 from nasbench_harness.suite_expansion import expand_suite
 
@@ -119,24 +122,46 @@ def synchroniser(device: torch.device) -> Callable[[], None]:
     return lambda: None
 
 
-def ours(config: RunConfig, device: torch.device, network: dict[str, Any] | None = None) -> Step:
-    """The registered method's `step` on the supernet a run of `config` builds (`network` overrides options)."""
+def build_method(config: RunConfig, device: torch.device, network: dict[str, Any] | None = None) -> Method:
+    """The method on the supernet a run of `config` builds (seeded with its seed; `network` overrides options),
+    at its first epoch, in training mode."""
     cls = get_method_class(config.method)
     args = cls.Args.model_validate(config.method_args)
-    torch.manual_seed(0)
+    torch.manual_seed(config.seed)
     options = {**config.network, **(network or {})}
     net = get_space(config.space).build_supernet(num_classes=CLASSES, mixer=cls.mixer(args), **options).to(device)
     method = cls(net, config, device)
     method.set_epoch(0, config.train.lr)
     net.train()
+    return method
+
+
+def ours(config: RunConfig, device: torch.device, network: dict[str, Any] | None = None) -> Step:
+    """The registered method's `step` as a run of `config` takes it: through the run's Stepper (eager on CPU;
+    on CUDA the fast path where the method declares its step capturable, after its warm-up steps)."""
+    method = build_method(config, device, network)
+    run_step = stepper(method, device)
     train, valid = batches(config.train.batch_size, device)
     sync = synchroniser(device)
 
     def step() -> None:
-        method.step(train, valid)
+        run_step(train, valid)
         sync()
 
     return step
+
+
+def pack(
+    config: RunConfig, seeds: int, mode: str, device: torch.device, rounds: int, network: dict[str, Any] | None = None
+) -> PackRounds:
+    """`seeds` runs of `config` with seeds 0..seeds-1, each built as `ours` builds one with its own Stepper
+    (fast path off in a batched pack, as `execute_pack` sets it), as a seed pack of `mode` driven by the real
+    `PackDriver` for `rounds` rounds on the same fixed batches."""
+    runs = []
+    for seed in range(seeds):
+        method = build_method(config.model_copy(update={"seed": seed}), device, network)
+        runs.append((method, stepper(method, device, mode)))
+    return PackRounds(runs, mode, device, batches(config.train.batch_size, device), rounds)
 
 
 def reference(method: str, space: str, device: torch.device, batch_size: int, profile: str | None = None) -> Step:
