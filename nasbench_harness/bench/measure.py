@@ -7,6 +7,9 @@ rounds (the median is kept too). Epoch time is the step time × the weight steps
 protocol on full CIFAR-10 (`steps.steps_per_epoch`): an extrapolation, not a measured epoch (data loading,
 evaluation and metrics are not in it).
 
+A seed pack's variant (`pack` runs) is timed one round of the real pack driver per call (bench/packed.py),
+in the same interleaved rounds; its row sets the round against the run alone's step (round / runs).
+
 Peak memory is measured in a fresh subprocess per variant, so variants cannot inflate each other's peaks:
 CPU, the growth of the peak resident set (`VmHWM`, else `getrusage` maxrss) from before the network is built
 to after the steps (Python heap tracers do not see torch's allocations); CUDA, `torch.cuda.max_memory_allocated`.
