@@ -75,6 +75,8 @@ class PackRounds:
             run = SimpleNamespace(step=step, method=method, restores=0)
             session = self._session(batches, last=i == len(runs) - 1)
             members.append(Member(i, run, session, no_lock, rng_state(), stream))  # type: ignore[arg-type]
+        #: The caller's current CUDA device, made the driver thread's too (a new thread starts on device 0).
+        self._cuda_device = torch.cuda.current_device() if device.type == "cuda" else None
         self._driver = PackDriver(members, mode, self.packing, self.messages.append, attempt=1)
         self._thread = threading.Thread(target=self._drive, name="nasbench-bench-pack", daemon=True)
         self._thread.start()
@@ -95,6 +97,8 @@ class PackRounds:
 
     def _drive(self) -> None:
         try:
+            if self._cuda_device is not None:
+                torch.cuda.set_device(self._cuda_device)
             self._driver.run()
         except BaseException as err:  # a synthetic run has no run directory to record a failure in
             self._error = err
