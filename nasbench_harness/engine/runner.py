@@ -179,9 +179,11 @@ class SearchRun:
         #: pack checks again whether its runs can be batched when it changes.
         self.restores = 0
         #: Set by a seed pack (engine/packed.py), for the metadata: its size, seeds and mode, and how its steps
-        #: ran (`batched`: the batched step's description; `batched_refused`: why not). The session that
-        #: trained last writes it.
+        #: ran (`batched`: the batched step's description; `batched_refused`: why not).
         self.packing: dict[str, Any] | None = None
+        #: How the earlier sessions of a resumed run were packed (metadata `packings`, oldest first): a batched
+        #: pack rounds differently from a run alone, so a run trained partly batched says so.
+        self.earlier_packings: list[dict[str, Any]] = []
         #: Why this run's steps never take the GPU fast path (set by a batched seed pack), or None.
         self.fast_path_off: str | None = None
 
@@ -323,12 +325,20 @@ class SearchRun:
             "method": self.method.describe(),
             **self._stage_metadata(),
             "fast_path": self.stepper.describe(),
-            #: Packing changes how the steps execute, not the results (tests/engine/test_packed.py).
+            #: This session's packing; interleaved changes how the steps execute, not the results; batched
+            #: changes their rounding (tests/engine/test_packed.py).
             "packing": self.packing or {"size": 1},
+            "packings": self._packings(),
             "metrics": self.config.metrics.model_dump(mode="json"),
             "lr_schedule": "cosine per epoch (CosineAnnealingLR, T_max=epochs; = xautodl's per-step update, warmup 0)",
             "provenance": provenance,
         }
+
+    def _packings(self) -> list[dict[str, Any]]:
+        """Every session's packing, oldest first; a session packed as the one before it is not repeated."""
+        current = self.packing or {"size": 1}
+        earlier = self.earlier_packings
+        return earlier if earlier and earlier[-1] == current else [*earlier, current]
 
     def _checkpoint_payload(self, next_epoch: int, segment: int, stop: EpochDecision | None = None) -> dict[str, Any]:
         """`stop`: the method's stop decision, so a run killed before `result.json` finishes without training on."""
@@ -426,6 +436,7 @@ class SearchRun:
             provenance = previous.get("provenance", {})
             self.report(f"resuming {self.record.dir} at epoch {next_epoch}")
             self.code_versions = resumed_versions(previous, self.report, "run")
+            self.earlier_packings = previous.get("packings") or [previous.get("packing", {"size": 1})]
         else:
             self.record.truncate_metrics_after(0, 0)
         from nasbench_harness.metrics.groundtruth import ground_truth_notice

@@ -13,6 +13,7 @@ import pytest
 import torch
 
 from nasbench_harness.config import RunConfig, SuiteConfig
+from nasbench_harness.engine import batched
 from nasbench_harness.engine.packed import SeedPack, execute_pack, pack_jobs
 from nasbench_harness.engine.record import lock_holder
 from nasbench_harness.engine.runner import execute
@@ -246,3 +247,28 @@ def test_batched_pack_of_an_unbatchable_method_interleaves_and_says_why(tmp_path
     assert "packable" in metadata["packing"]["batched_refused"] and "batched" not in metadata["packing"]
     run_alone(runs, tmp_path / "alone", reference_data_dir)
     assert_same_runs(tmp_path / "packed", tmp_path / "alone", runs)
+
+
+def test_a_run_trained_partly_batched_says_so_after_resuming_alone(tmp_path, reference_data_dir, monkeypatch):
+    """Interrupted inside a batched pack (after its first epoch's checkpoint), resumed alone: metadata
+    `packings` lists both sessions, as batched steps round differently from the run alone's."""
+    runs = configs("darts", "nb201", [0, 1])
+    original, calls = batched.BatchedStep.__call__, [0]
+    steps = 4  # the tiny profile's weight steps per epoch
+
+    def interrupted(self, requests):
+        calls[0] += 1
+        if calls[0] == steps + 2:
+            raise KeyboardInterrupt
+        return original(self, requests)
+
+    monkeypatch.setattr(batched.BatchedStep, "__call__", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        execute_pack(SeedPack(tuple(runs), mode="batched"), tmp_path, reference_data_dir, CPU, progress=False)
+    monkeypatch.setattr(batched.BatchedStep, "__call__", original)
+    assert len(rows(tmp_path / runs[0].relative_dir())) == 1
+    assert execute(runs[0], tmp_path, reference_data_dir, CPU, progress=False).status == "finished"
+    metadata = json.loads((tmp_path / runs[0].relative_dir() / "metadata.json").read_text())
+    assert [p["size"] for p in metadata["packings"]] == [2, 1]
+    assert metadata["packings"][0]["mode"] == "batched" and "batched" in metadata["packings"][0]
+    assert metadata["packing"] == {"size": 1}
