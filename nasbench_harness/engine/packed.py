@@ -125,16 +125,24 @@ class PackDriver:
     def run(self) -> dict[int, RunOutcome]:
         """Each member's outcome, by its index."""
         try:
-            for member in list(self.members):
-                self._advance(member, None)
+            self.start()
             while self.members:
-                if not self._batched_round():
-                    for member in list(self.members):
-                        self._interleaved(member)
+                self.round()
         finally:
             for member in self.members:  # interrupted (Ctrl-C): the locks go, the checkpoints stay
                 member.lock.release()
         return self.outcomes
+
+    def start(self) -> None:
+        """Every member's session up to its first step (building it, resuming from its checkpoint)."""
+        for member in list(self.members):
+            self._advance(member, None)
+
+    def round(self) -> None:
+        """One step of every member still in the pack (one batched step where they can be batched)."""
+        if not self._batched_round():
+            for member in list(self.members):
+                self._interleaved(member)
 
     def _batched_step(self) -> batched.BatchedStep | str:
         key = tuple((id(m.run.method), m.run.restores) for m in self.members)
