@@ -13,24 +13,20 @@ from typing import Any
 import torch
 
 from nasbench_harness.engine.checkpoint import rng_state
-from nasbench_harness.engine.fast_path import Plan, Stepper
+from nasbench_harness.engine.fast_path import Stepper
 from nasbench_harness.engine.fast_path import plan as fast_path_plan
-from nasbench_harness.engine.packed import PACK_MODES, Member, PackDriver
+from nasbench_harness.engine.packed import BATCHED_FAST_PATH_OFF, PACK_MODES, Member, PackDriver
 from nasbench_harness.errors import HarnessError
 from nasbench_harness.methods.base import Batch, Method, StepFigures
 
 Run = tuple[Method, Stepper]
-#: What `execute_pack` sets on a batched pack's runs (their steps never take the fast path).
-BATCHED_FAST_PATH_OFF = "a batched seed pack: its steps run as engine/batched.py's vmapped step"
 
 
 def stepper(method: Method, device: torch.device, mode: str | None = None) -> Stepper:
     """The Stepper a run of `method` gets (engine/runner.py `_build_stage`): the fast-path plan, except in
     a batched pack, whose runs have it off (engine/packed.py `execute_pack`)."""
-    precision = method.config.train.precision
-    if mode == "batched":
-        return Stepper(method, device, Plan(False, BATCHED_FAST_PATH_OFF, precision))
-    return Stepper(method, device, fast_path_plan(method, device, precision))
+    off = BATCHED_FAST_PATH_OFF if mode == "batched" else None
+    return Stepper(method, device, fast_path_plan(method, device, method.config.train.precision, off=off))
 
 
 class PackRounds:

@@ -75,7 +75,10 @@ class Plan:
         return f"fast path off, eager steps: {self.reason}"
 
 
-def plan(method: Method, device: torch.device, precision: str = "fp32") -> Plan:
+def plan(method: Method, device: torch.device, precision: str = "fp32", off: str | None = None) -> Plan:
+    """`off`: why this run's steps never take the fast path whatever the method (a batched seed pack)."""
+    if off is not None:
+        return Plan(False, off, precision)
     if requested_mode() == "off":
         return Plan(False, f"{ENV}=off", precision)
     if device.type != "cuda":

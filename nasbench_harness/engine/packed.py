@@ -45,6 +45,8 @@ from nasbench_harness.errors import ConfigError
 from nasbench_harness.methods.base import Batch, StepFigures
 
 PACK_MODES = get_args(PackMode)
+#: Why a batched pack's runs never take the GPU fast path (their metadata `fast_path.reason`).
+BATCHED_FAST_PATH_OFF = "a batched seed pack: its steps run as engine/batched.py's vmapped step"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -241,7 +243,7 @@ def execute_pack(
             run = SearchRun(config, results_dir, data_dir, device, say, progress, position)
             run.packing = packing
             if pack.mode == "batched":
-                run.fast_path_off = "a batched seed pack: its steps run as engine/batched.py's vmapped step"
+                run.fast_path_off = BATCHED_FAST_PATH_OFF
             # A batched step runs on the current stream, so batched members share it.
             stream = torch.cuda.Stream(device) if device.type == "cuda" and pack.mode == "interleaved" else None
             members.append(Member(i, run, run.session(), lock, rng_state(), stream))

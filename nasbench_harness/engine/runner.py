@@ -30,7 +30,6 @@ from nasbench_harness.config import RunConfig
 from nasbench_harness.data import Dataset, PairedBatches, dataset_split, eval_batches, load_dataset
 from nasbench_harness.engine import stages
 from nasbench_harness.engine.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
-from nasbench_harness.engine.fast_path import Plan as FastPathPlan
 from nasbench_harness.engine.fast_path import Stepper
 from nasbench_harness.engine.fast_path import plan as fast_path_plan
 from nasbench_harness.engine.record import FAILED, RunLock, RunLocked, RunRecord
@@ -227,10 +226,7 @@ class SearchRun:
         ).to(self.device)
         self.method: Method = self.method_cls(self.net, config, self.device)
         self.method.batches = self.batches
-        if self.fast_path_off is not None:
-            plan = FastPathPlan(False, self.fast_path_off, config.train.precision)
-        else:
-            plan = fast_path_plan(self.method, self.device, config.train.precision)
+        plan = fast_path_plan(self.method, self.device, config.train.precision, off=self.fast_path_off)
         self.stepper = Stepper(self.method, self.device, plan)
 
     def _enter_stage(self, index: int, edge_ops: stages.StageOps | None) -> None:
@@ -530,10 +526,6 @@ class SearchRun:
             **op_counts(genotype),
             **genotype_ground_truth(self.config, genotype, self.data_dir, provenance),
         }
-
-    def _train_epoch(self, epoch: int, segment: int) -> tuple[dict[str, Any], Any]:
-        """One epoch alone (tests call it): its session driven by this run's stepper."""
-        return drive(self._epoch_session(epoch, segment), self.step)
 
     def _epoch_session(self, epoch: int, segment: int) -> Session[tuple[dict[str, Any], Any]]:
         config = self.method.config  # the run's, or the current stage's (its epochs and overrides)

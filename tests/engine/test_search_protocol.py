@@ -13,7 +13,7 @@ import torch
 import nasbench_harness.engine.runner as runner
 from nasbench_harness.config import DataConfig, MetricsConfig, RunConfig, TrainConfig
 from nasbench_harness.data import dataset_split, load_dataset
-from nasbench_harness.engine.runner import SearchRun, cosine_lr
+from nasbench_harness.engine.runner import SearchRun, cosine_lr, drive
 from nasbench_harness.methods import get_method_class
 from nasbench_harness.spaces import get_space
 from nasbench_harness.testing import TINY_NETWORK
@@ -39,7 +39,7 @@ def search_state(config: RunConfig, ds, data_dir: Path, monkeypatch, tmp_path: P
         config, tmp_path / f"r{len(list(tmp_path.iterdir()))}", data_dir, torch.device("cpu"), progress=False
     )
     run.build()
-    row, _ = run._train_epoch(0, 0)
+    row, _ = drive(run._epoch_session(0, 0), run.step)
     return {**run.net.state_dict(), **{f"a{i}": a for i, a in enumerate(run.net.arch_parameters())}}, row[
         "eval_valid_acc"
     ]

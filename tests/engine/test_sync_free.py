@@ -19,7 +19,7 @@ def test_step_loop_makes_no_host_synchronisation(method: str, space: str) -> Non
     figures = EpochFigures()
     batches = [(random_batch(2 * i), random_batch(2 * i + 1)) for i in range(2)]
     with count_host_syncs() as calls:
-        for train, valid in batches:  # the runner's step loop (engine/runner.py `_train_epoch`)
+        for train, valid in batches:  # the runner's step loop (engine/runner.py `_epoch_session`)
             figures.add(m.step(train, valid), train_n=len(train[1]), valid_n=len(valid[1]))
     assert calls == []
     means = figures.means(0)  # the once-per-epoch read
