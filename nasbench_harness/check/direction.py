@@ -1,16 +1,16 @@
-"""The direction of the collapse check: the runs that must collapse do, and some fix does not.
+"""The direction of the collapse check: the runs that must collapse do, and the fixes that hold still do.
 
 The exact-baseline comparison (compare.py) guards the numbers; this guards the phenomenon. A baseline's
 `direction` section names, by `space/dataset/method`, the groups whose every finished run must be judged
-collapsed (results/verdict.py) and the fixes of which at least one group must have no collapsed run:
+collapsed (results/verdict.py) and the fixes none of whose runs may be:
 
     direction:
       collapses: [nb201/cifar10/darts]
-      some_fix_holds: [nb201/cifar10/sdarts_rs, nb201/cifar10/beta_darts]
+      holds: [nb201/cifar10/beta_darts, nb201/cifar10/darts_es]
 
 A change that stops DARTS from collapsing (an α step that no longer reaches α, mixing weights that no longer
-reach the loss) or that makes every fix collapse (a fix turned into plain DARTS) fails with a message saying
-which runs did what.
+reach the loss) or that makes a fix collapse (a fix turned into plain DARTS) fails with a message saying which
+runs did what.
 """
 
 from __future__ import annotations
@@ -28,26 +28,26 @@ from nasbench_harness.results.load import load_results
 @dataclass(frozen=True)
 class Direction:
     collapses: tuple[str, ...] = ()
-    some_fix_holds: tuple[str, ...] = ()
+    holds: tuple[str, ...] = ()
 
     def as_yaml(self) -> dict[str, list[str]]:
-        return {"collapses": list(self.collapses), "some_fix_holds": list(self.some_fix_holds)}
+        return {"collapses": list(self.collapses), "holds": list(self.holds)}
 
     def __bool__(self) -> bool:
-        return bool(self.collapses or self.some_fix_holds)
+        return bool(self.collapses or self.holds)
 
 
 def parse_direction(raw: Any, path: Path) -> Direction:
     """The baseline's `direction` section (absent: no direction check)."""
     if raw is None:
         return Direction()
-    if not isinstance(raw, dict) or set(raw) - {"collapses", "some_fix_holds"}:
+    if not isinstance(raw, dict) or set(raw) - {"collapses", "holds"}:
         raise ConfigError(
-            f"{path}: 'direction' is a mapping with the lists 'collapses' and 'some_fix_holds' of "
+            f"{path}: 'direction' is a mapping with the lists 'collapses' and 'holds' of "
             f"space/dataset/method groups; got {raw!r}"
         )
     lists = {}
-    for key in ("collapses", "some_fix_holds"):
+    for key in ("collapses", "holds"):
         value = raw.get(key) or []
         if not isinstance(value, list) or not all(isinstance(v, str) and v.count("/") == 2 for v in value):
             raise ConfigError(f"{path}: direction.{key} must list groups as 'space/dataset/method'; got {value!r}")
@@ -82,43 +82,37 @@ def _collapsed(frame: pd.DataFrame) -> pd.Series:
 
 
 def check_direction(direction: Direction, results_dir: Path) -> list[DirectionResult]:
-    """One result per rule of `direction` on the finished runs under `results_dir`."""
+    """One result per group named in `direction`, on the finished runs under `results_dir`."""
     groups = _groups(load_results(results_dir).runs)
     out = []
-    for group in direction.collapses:
+    for group, must_collapse in [*((g, True) for g in direction.collapses), *((g, False) for g in direction.holds)]:
         frame = groups.get(group)
         if frame is None:
-            out.append(DirectionResult(False, f"{group}: no finished run, so nothing shows that it collapses"))
+            shows = "that it collapses" if must_collapse else "that the fix holds"
+            out.append(DirectionResult(False, f"{group}: no finished run, so nothing shows {shows}"))
             continue
-        kept = frame[~_collapsed(frame)]
-        if kept.empty:
-            out.append(DirectionResult(True, f"{group} collapses in every run ({len(frame)})", _lines(group, frame)))
-        else:
+        collapsed = _collapsed(frame)
+        wrong = frame[~collapsed] if must_collapse else frame[collapsed]
+        if wrong.empty:
+            kind = "collapses in every run" if must_collapse else "holds: no run collapsed"
+            out.append(DirectionResult(True, f"{group} {kind} ({len(frame)})", _lines(group, frame)))
+        elif must_collapse:
             out.append(
                 DirectionResult(
                     False,
-                    f"{group} no longer collapses in {len(kept)} of {len(frame)} runs: a change stopped the collapse "
+                    f"{group} no longer collapses in {len(wrong)} of {len(frame)} runs: a change stopped the collapse "
                     "this regime shows (an α step that no longer reaches α, or mixing weights that no longer reach "
                     "the loss, does this)",
-                    _lines(group, kept),
+                    _lines(group, wrong),
                 )
             )
-    if direction.some_fix_holds:
-        present = {g: groups[g] for g in direction.some_fix_holds if g in groups}
-        holding = [g for g, frame in present.items() if not _collapsed(frame).any()]
-        missing = [g for g in direction.some_fix_holds if g not in groups]
-        details = [line for g, frame in present.items() for line in _lines(g, frame)]
-        details += [f"{g}: no finished run" for g in missing]
-        if holding:
-            out.append(DirectionResult(True, f"a fix holds: {', '.join(holding)} did not collapse", details))
         else:
             out.append(
                 DirectionResult(
                     False,
-                    "every fix collapsed (or did not finish): "
-                    + ", ".join(direction.some_fix_holds)
-                    + "; a fix that turned into plain DARTS does this",
-                    details,
+                    f"{group} collapsed in {len(wrong)} of {len(frame)} runs where the fix held: a change made the fix "
+                    "collapse (a fix that turned into plain DARTS does this)",
+                    _lines(group, wrong),
                 )
             )
     return out

@@ -20,9 +20,7 @@ from nasbench_harness.errors import ConfigError
 
 HEALTHY = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_1x1~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|"
 SKIPPY = "|skip_connect~0|+|skip_connect~0|skip_connect~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|"
-DIRECTION = Direction(
-    collapses=("nb201/cifar10/darts",), some_fix_holds=("nb201/cifar10/sdarts_rs", "nb201/cifar10/beta_darts")
-)
+DIRECTION = Direction(collapses=("nb201/cifar10/darts",), holds=("nb201/cifar10/sdarts_rs", "nb201/cifar10/beta_darts"))
 
 
 def collapsing(epochs: int = 5) -> list[dict]:
@@ -50,31 +48,38 @@ def outcome(results: list) -> list[tuple[bool, str]]:
 
 
 def test_the_regime_as_it_should_be_passes(tmp_path: Path):
-    results = check_direction(DIRECTION, tree(tmp_path, darts=True, sdarts_rs=False, beta_darts=True))
-    assert [ok for ok, _ in outcome(results)] == [True, True]
-    assert "sdarts_rs did not collapse" in results[1].message
-    assert any(line.startswith("nb201/cifar10/darts seed 0: collapsed at epoch 1") for line in results[0].details)
+    results = check_direction(DIRECTION, tree(tmp_path, darts=True, sdarts_rs=False, beta_darts=False))
+    assert outcome(results) == [
+        (True, "nb201/cifar10/darts collapses in every run (1)"),
+        (True, "nb201/cifar10/sdarts_rs holds: no run collapsed (1)"),
+        (True, "nb201/cifar10/beta_darts holds: no run collapsed (1)"),
+    ]
+    assert results[0].details[0].startswith("nb201/cifar10/darts seed 0: collapsed at epoch 1")
 
 
 def test_darts_that_no_longer_collapses_fails_and_says_why(tmp_path: Path):
-    (result, _) = check_direction(DIRECTION, tree(tmp_path, darts=False, sdarts_rs=False, beta_darts=False))
+    (result, *_) = check_direction(DIRECTION, tree(tmp_path, darts=False, sdarts_rs=False, beta_darts=False))
     assert not result.ok
     assert "nb201/cifar10/darts no longer collapses in 1 of 1 runs" in result.message
     assert "an α step that no longer reaches α" in result.message
     assert result.details[0].startswith("nb201/cifar10/darts seed 0: not collapsed")
 
 
-def test_every_fix_collapsing_fails(tmp_path: Path):
-    (_, result) = check_direction(DIRECTION, tree(tmp_path, darts=True, sdarts_rs=True, beta_darts=True))
-    assert not result.ok and result.message.startswith("every fix collapsed")
-    assert "a fix that turned into plain DARTS" in result.message
+def test_a_fix_that_collapses_fails_and_says_which(tmp_path: Path):
+    results = check_direction(DIRECTION, tree(tmp_path, darts=True, sdarts_rs=False, beta_darts=True))
+    assert [r.ok for r in results] == [True, True, False]
+    assert results[2].message.startswith("nb201/cifar10/beta_darts collapsed in 1 of 1 runs where the fix held")
+    assert "a fix that turned into plain DARTS" in results[2].message
+    assert results[2].details[0].startswith("nb201/cifar10/beta_darts seed 0: collapsed at epoch 1")
 
 
 def test_missing_runs_fail(tmp_path: Path):
     tmp_path.joinpath("runs").mkdir()
-    results = check_direction(DIRECTION, tmp_path)
-    assert outcome(results)[0] == (False, "nb201/cifar10/darts: no finished run, so nothing shows that it collapses")
-    assert not results[1].ok and "nb201/cifar10/sdarts_rs: no finished run" in results[1].details
+    assert outcome(check_direction(DIRECTION, tmp_path)) == [
+        (False, "nb201/cifar10/darts: no finished run, so nothing shows that it collapses"),
+        (False, "nb201/cifar10/sdarts_rs: no finished run, so nothing shows that the fix holds"),
+        (False, "nb201/cifar10/beta_darts: no finished run, so nothing shows that the fix holds"),
+    ]
 
 
 def test_the_cli_fails_on_a_direction_regression_and_update_keeps_the_section(tmp_path: Path):
@@ -102,6 +107,7 @@ def test_the_cli_fails_on_a_direction_regression_and_update_keeps_the_section(tm
     [
         (["nb201/cifar10/darts"], "'direction' is a mapping"),
         ({"collapse": ["nb201/cifar10/darts"]}, "'direction' is a mapping"),
+        ({"some_fix_holds": ["nb201/cifar10/darts"]}, "'direction' is a mapping"),
         ({"collapses": ["darts"]}, "direction.collapses must list groups as 'space/dataset/method'"),
     ],
 )
