@@ -61,6 +61,9 @@ GROUPS: tuple[OpGroup, ...] = (
     OpGroup("noise", "noise", ("noise",)),
 )
 NONE = "none"
+#: The ops the code's groups hold (genotypes.py:25-30): where every edge carries exactly these (besides
+#: `none`), the two stages are StacNAS' own; elsewhere the grouping is ours ("StacNAS-style").
+CODE_OPS = frozenset(m for g in GROUPS[:4] for m in g.members)
 
 
 def edge_groups(ops: Sequence[str], duplicate_skip: bool = True) -> list[OpGroup]:
@@ -175,6 +178,14 @@ class StacNAS(Method):
         "data": {"split": "full", "valid_sampling": "darts_fresh_batch"},
     }
     split: ClassVar[str | None] = "full"
+
+    @classmethod
+    def label_notes(cls, space: SearchSpace) -> tuple[str, ...]:
+        """The label "StacNAS-style" where the space's edges are not the DARTS ops the code groups: on S1–S4 the
+        groups mostly hold one op, so stage 1 alone fixes most edges; on NAS-Bench-201 `none` is never
+        picked (the genotype keeps every edge). There the two stages are our extension, not the paper's."""
+        own = all(set(ops) - {NONE} == CODE_OPS for edges in space.edge_ops.values() for ops in edges)
+        return super().label_notes(space) + (() if own else ("StacNAS-style",))
 
     @classmethod
     def stages(cls, config: RunConfig) -> list[Stage]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -20,6 +20,9 @@ EdgeOps = tuple[tuple[str, ...], ...]
 
 @dataclass(frozen=True)
 class SearchSpace(ABC):
+    #: The network family ("darts": DARTS cells, S1–S4 and the DARTS space; "nb201"), which decides the
+    #: retraining protocol and the ground-truth oracle.
+    family: ClassVar[str]
     name: str
     description: str
     #: cell type → one op list per edge, in α row and column order.
@@ -29,6 +32,15 @@ class SearchSpace(ABC):
     #: Config layers the space's original code sets (`{"train": {...}, "data": {...}}`), applied by suite
     #: expansion above the papers' defaults and below the method's.
     config_defaults: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    #: The registered space this one is a variant of (`darts_nonone` of `darts`: the same benchmark, an op
+    #: list some papers' code searched instead); None: a benchmark space of its own. See `benchmark`.
+    variant_of: str | None = None
+
+    @property
+    def benchmark(self) -> str:
+        """The benchmark space this space stands for: the one a method's `paper_spaces` is keyed by, and
+        whose method `space_defaults` a variant inherits."""
+        return self.variant_of or self.name
 
     @property
     def cell_types(self) -> tuple[str, ...]:
@@ -114,6 +126,7 @@ def softmax(a: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
 class DartsFamilySpace(SearchSpace):
     """The DARTS cell: 4 intermediate nodes, 14 edges, cell types `normal` and `reduce`."""
 
+    family: ClassVar[str] = "darts"
     steps: int = 4
 
     def derive_from_weights(self, weights: Mapping[str, np.ndarray]) -> DartsGenotype:
@@ -162,6 +175,8 @@ class DartsFamilySpace(SearchSpace):
 class NB201Space(SearchSpace):
     """NAS-Bench-201: 6 edges, 5 ops each, one cell type `cell`."""
 
+    family: ClassVar[str] = "nb201"
+
     def derive_from_weights(self, weights: Mapping[str, np.ndarray]) -> NB201Genotype:
         w = np.asarray(weights["cell"])
         names = self.edge_ops["cell"]
@@ -195,3 +210,8 @@ def get_space(name: str) -> SearchSpace:
 
 def list_spaces() -> list[str]:
     return SPACES.names()
+
+
+def variants(benchmark: str) -> list[str]:
+    """The registered spaces that stand for `benchmark` (itself included), in name order."""
+    return [name for name in list_spaces() if get_space(name).benchmark == benchmark]
