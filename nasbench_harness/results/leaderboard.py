@@ -153,7 +153,7 @@ def leaderboard_display(frame: pd.DataFrame) -> pd.DataFrame:
         for heading, mean, std, spec in _DISPLAY:
             shown[heading] = figure(row, mean, std, spec)
         shown["cost"] = row["cost_unit"] if isinstance(row["cost_unit"], str) else "-"
-        if row["eval_on_training_images"] is True and shown["valid acc %"] != "-":
+        if row["eval_on_training_images"] == True and shown["valid acc %"] != "-":  # noqa: E712 (NaN: unknown)
             shown["valid acc %"] += " [train]"
         rows.append(shown)
     columns = ["method", "space", "dataset", "setting", "seeds (fin/all)", *(d[0] for d in _DISPLAY), "cost"]
