@@ -7,6 +7,8 @@ this harness's output."""
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -78,6 +80,9 @@ def test_the_two_darts_spaces_are_the_originals_op_lists():
     assert nonone.benchmark == darts.benchmark == "darts" and nonone.variant_of == "darts"
     net = nonone.build_supernet(channels=4, layers=3)
     assert not any("none" in edge.op_names for edge in net.modules() if isinstance(edge, MixedEdge))
+    # `none` holds no weights: the same search network size (DARTS' log: "param size = 1.930618MB").
+    for space in (darts, nonone):
+        assert sum(p.numel() for p in space.build_supernet().weight_parameters()) == 1_930_618
 
 
 @pytest.mark.parametrize("method", list_methods())
@@ -216,3 +221,18 @@ def test_drnas_pools_carry_one_non_affine_bn(space):
         pool, bn = op
         kind = nn.AvgPool2d if name.startswith("avg") else nn.MaxPool2d
         assert isinstance(pool, kind) and isinstance(bn, nn.BatchNorm2d) and not bn.affine
+
+
+def test_methods_doc_table_gives_each_methods_paper_space():
+    """docs/methods.md "Methods at a glance" names every method once, with the space its class declares."""
+    text = (Path(__file__).resolve().parents[2] / "docs" / "methods.md").read_text()
+    table = text.split("## Methods at a glance", 1)[1].split("\n\n")[2]
+    seen = {}
+    for row in table.splitlines()[2:]:
+        methods_cell, _code, space_cell, _departures = (c.strip() for c in row.strip("|").split("|"))
+        space = None if space_cell.startswith("not known") else re.match(r"`(\w+)`", space_cell).group(1)
+        for method in re.findall(r"`(\w+)`", methods_cell):
+            seen[method] = space
+    assert sorted(seen) == sorted(list_methods())
+    for method, space in seen.items():
+        assert get_method_class(method).paper_space(get_space("darts")) == space, method
