@@ -24,18 +24,20 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
 from nasbench_harness.config import RunConfig
-from nasbench_harness.engine.stages import NextStage, Stage, StageOps
 from nasbench_harness.errors import SpaceError
 from nasbench_harness.methods.base import Batch, Method, StepFigures, accuracy, register_method
 from nasbench_harness.spaces import DartsGenotype, Genotype, NB201Genotype, SearchSpace, get_space
 from nasbench_harness.spaces.space import DartsFamilySpace, EdgeOps
+
+if TYPE_CHECKING:
+    from nasbench_harness.engine.stages import NextStage, Stage, StageOps
 
 
 @dataclass(frozen=True)
@@ -189,6 +191,8 @@ class StacNAS(Method):
 
     @classmethod
     def stages(cls, config: RunConfig) -> list[Stage]:
+        from nasbench_harness.engine.stages import Stage  # the engine imports the method registry
+
         args = cls.Args.model_validate(config.method_args)
         space = get_space(config.space)
         darts_family = "layers" in space.default_network
@@ -222,6 +226,8 @@ class StacNAS(Method):
         return stacnas_genotype(self.net.space, self.raw_alphas(), self.net.space.edge_ops)
 
     def next_stage(self, stage: Stage) -> NextStage:
+        from nasbench_harness.engine.stages import NextStage
+
         space = get_space(self.config.space)
         ops, chosen = stage2_ops(space, self.raw_alphas(), self.args.duplicate_skip)
         return NextStage(ops, {"groups": chosen})
