@@ -45,7 +45,7 @@ def list_methods_command() -> None:
         papers = [cls.paper_space(get_space(b)) or "not known" for b in benchmarks]
         where: dict[tuple[str, ...], list[str]] = {}
         for space in spaces:
-            notes = cls.label_notes(space)
+            notes = ("unofficial",) * (not cls.official) + cls.label_notes(space)
             if notes:
                 where.setdefault(tuple(notes), []).append(space.name)
         shown = "; ".join(

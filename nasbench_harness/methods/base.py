@@ -156,10 +156,10 @@ class Method:
 
     @classmethod
     def label_notes(cls, space: SearchSpace) -> tuple[str, ...]:
-        """Qualifiers results print after the method's name on `space`: "unofficial" for a reconstruction
-        without code; a method whose run on some spaces is the harness's extension of the paper adds its
-        own (StacNAS: "StacNAS-style")."""
-        return () if cls.official else ("unofficial",)
+        """Where running on `space` is the harness's extension of the paper's algorithm, not the algorithm
+        itself, what results print after the method's name (StacNAS off the DARTS space: "StacNAS-style");
+        () elsewhere. ("unofficial" comes from `official`, "paper searched X" from `paper_space`.)"""
+        return ()
 
     @classmethod
     def space_defaults_for(cls, space: SearchSpace) -> Mapping[str, Any]:

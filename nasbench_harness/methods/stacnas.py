@@ -187,7 +187,7 @@ class StacNAS(Method):
         groups mostly hold one op, so stage 1 alone fixes most edges; on NAS-Bench-201 `none` is never
         picked (the genotype keeps every edge). There the two stages are our extension, not the paper's."""
         own = all(set(ops) - {NONE} == CODE_OPS for edges in space.edge_ops.values() for ops in edges)
-        return super().label_notes(space) + (() if own else ("StacNAS-style",))
+        return () if own else ("StacNAS-style",)
 
     @classmethod
     def stages(cls, config: RunConfig) -> list[Stage]:

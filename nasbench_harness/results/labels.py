@@ -23,8 +23,15 @@ class RunLabel:
     #: The run's space is another variant of the benchmark than the paper's.
     off_paper_space: bool = False
     official: bool = True
-    #: The method's qualifiers on the space (`Method.label_notes`), then "paper searched X" where off it.
-    qualifiers: tuple[str, ...] = ()
+    #: The method's notes on the space (`Method.label_notes`: where it runs as the harness's extension).
+    notes: tuple[str, ...] = ()
+
+    @property
+    def qualifiers(self) -> tuple[str, ...]:
+        """What the name carries in brackets: "unofficial", the notes, "paper searched X" where off it."""
+        unofficial = () if self.official else ("unofficial",)
+        off = (f"paper searched {self.paper_space}",) if self.off_paper_space else ()
+        return (*unofficial, *self.notes, *off)
 
     def text(self, *first: str) -> str:
         """The name with `first` (e.g. the DARTS order) and the qualifiers in brackets:
@@ -38,9 +45,7 @@ def run_label(method: str, space: str) -> RunLabel:
     if cls is None or space_obj is None:
         return RunLabel(method)
     paper = cls.paper_space(space_obj)
-    off = cls.off_paper_space(space_obj)
-    qualifiers = tuple(cls.label_notes(space_obj)) + ((f"paper searched {paper}",) if off else ())
-    return RunLabel(method, paper or "", off, bool(cls.official), qualifiers)
+    return RunLabel(method, paper or "", cls.off_paper_space(space_obj), bool(cls.official), cls.label_notes(space_obj))
 
 
 def published_applies(method: str, space: str) -> bool:

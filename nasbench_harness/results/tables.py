@@ -311,15 +311,14 @@ def _label_notes(table: pd.DataFrame) -> list[str]:
         name = method_label(row.method, row.order, row.space)
         if not row.official:
             notes.append(
-                f"{name}: unofficial, a reconstruction from the paper's abstract (no public code; docs/methods.md "
-                "lists what is the paper's and what is ours); no published figure is shown beside it."
+                f"{name}: unofficial, a reconstruction without public code (docs/methods.md lists what is the "
+                "paper's and what is ours); no published figure is shown beside it."
             )
-        for note in labels.run_label(row.method, row.space).qualifiers:
-            if note.endswith("-style"):
-                notes.append(
-                    f"{name} on {row.space}: {note}, the harness's extension of the method to a space its code "
-                    "does not define it on, not the paper's algorithm (docs/methods.md)."
-                )
+        for note in labels.run_label(row.method, row.space).notes:
+            notes.append(
+                f"{name} on {row.space}: {note}, the harness's extension of the method to a space its code "
+                "does not define it on, not the paper's algorithm (docs/methods.md)."
+            )
         if row.off_paper_space:
             notes.append(
                 f"{name} on {row.space}: its paper searched {row.paper_space}, another variant of this space "

@@ -89,7 +89,10 @@ def test_tables_label_runs_and_show_no_published_figure_where_none_applies(tmp_p
     assert not table.loc[("darts", "nb201"), "training_images"]
 
     text = "\n".join(render_text(s) for s in sections(runs))
-    assert "msg_das (unofficial)" in text and "msg_das (unofficial): unofficial, a reconstruction" in text
+    assert (
+        "msg_das (unofficial)" in text
+        and "msg_das (unofficial): unofficial, a reconstruction without public code" in text
+    )
     assert "MSG-DAS" not in text.split("Published reference numbers")[0]
     assert "sdarts_rs (paper searched darts_nonone) on darts: its paper searched darts_nonone" in text
     assert "stacnas (StacNAS-style) on s3: StacNAS-style, the harness's extension" in text
