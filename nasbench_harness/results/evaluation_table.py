@@ -17,7 +17,7 @@ import pandas as pd
 
 from nasbench_harness.engine.record import lock_holder
 from nasbench_harness.results import published
-from nasbench_harness.results.labels import run_label
+from nasbench_harness.results.labels import official, run_label
 from nasbench_harness.results.load import code_state, setting_key, this_code
 from nasbench_harness.results.tables import MISSING, Section
 
@@ -146,9 +146,11 @@ def evaluation_section(evals: pd.DataFrame) -> Section | None:
         return None
     # a method searched with several settings gets one column per setting, labelled by its hash
     settings = summary.groupby("method")["setting"].nunique()
+    names = {m: m if official(m) else f"{m} (unofficial)" for m in settings.index}
     summary = summary.assign(
         label=[
-            m if settings[m] == 1 else f"{m} [{s or 'genotype'}]" for m, s in zip(summary["method"], summary["setting"])
+            names[m] if settings[m] == 1 else f"{names[m]} [{s or 'genotype'}]"
+            for m, s in zip(summary["method"], summary["setting"])
         ]
     )
     columns: list[tuple[str, str]] = []
@@ -183,7 +185,7 @@ def evaluation_section(evals: pd.DataFrame) -> Section | None:
     ]
     for (method, space), _ in summary.groupby(["method", "space"]):
         qualifiers = run_label(method, space).qualifiers
-        if qualifiers:
+        if qualifiers and qualifiers != ("unofficial",):  # that one is in the column's name
             notes.append(f"{method} on {space}: {'; '.join(qualifiers)} (see the comparison tables' notes).")
     if reduced:
         notes.append(

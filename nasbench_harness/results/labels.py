@@ -48,6 +48,12 @@ def run_label(method: str, space: str) -> RunLabel:
     return RunLabel(method, paper or "", cls.off_paper_space(space_obj), bool(cls.official), cls.label_notes(space_obj))
 
 
+def official(method: str) -> bool:
+    """False for a registered reconstruction without public code (`Method.official`)."""
+    cls = _method_class(method)
+    return cls is None or bool(cls.official)
+
+
 def published_applies(method: str, space: str) -> bool:
     """Whether a published figure may stand beside `method`'s runs on `space`: the method is official and
     the run searched the variant of the space its paper searched."""

@@ -16,6 +16,7 @@ from nasbench_harness.cli import main
 from nasbench_harness.methods import stacnas
 from nasbench_harness.methods.darts import Darts
 from nasbench_harness.results import comparison, leaderboard, load_results, published, render_text, sections
+from nasbench_harness.results.evaluation_table import COLUMNS, evaluation_section
 from nasbench_harness.results.labels import published_applies, run_label
 from nasbench_harness.results.plots import overview_figure
 from nasbench_harness.results.report import write_report
@@ -137,3 +138,15 @@ def test_leaderboard_and_report_carry_the_labels(tmp_path: Path, planted_rows: N
     for label in ("msg_das (unofficial)", "stacnas (StacNAS-style)", "sdarts_rs (paper searched darts_nonone)"):
         assert f"<td>{label}</td>" in page, label
     assert "[train]" in page
+
+
+def test_retrained_table_names_an_unofficial_method_and_notes_an_off_paper_space():
+    row = {c: None for c in COLUMNS} | {"dataset": "cifar10", "setting": "s", "seed": 0, "stage": "final"}
+    row |= {"status": "finished", "stale": False, "test_error": 3.0, "full_protocol": True}
+    evals = pd.DataFrame(
+        [row | {"space": "darts", "method": "msg_das"}, row | {"space": "darts", "method": "sdarts_rs"}],
+        columns=list(COLUMNS),
+    )
+    section = evaluation_section(evals)
+    assert "cifar10 msg_das (unofficial)" in section.table.columns and "cifar10 sdarts_rs" in section.table.columns
+    assert "sdarts_rs on darts: paper searched darts_nonone (see the comparison tables' notes)." in section.notes
