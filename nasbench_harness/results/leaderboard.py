@@ -153,7 +153,8 @@ def leaderboard_display(frame: pd.DataFrame) -> pd.DataFrame:
         for heading, mean, std, spec in _DISPLAY:
             shown[heading] = figure(row, mean, std, spec)
         shown["cost"] = row["cost_unit"] if isinstance(row["cost_unit"], str) else "-"
-        if row["eval_on_training_images"] == True and shown["valid acc %"] != "-":  # noqa: E712 (NaN: unknown)
+        on_training_images = row["eval_on_training_images"]
+        if pd.notna(on_training_images) and on_training_images and shown["valid acc %"] != "-":
             shown["valid acc %"] += " [train]"
         rows.append(shown)
     columns = ["method", "space", "dataset", "setting", "seeds (fin/all)", *(d[0] for d in _DISPLAY), "cost"]
