@@ -89,7 +89,7 @@ def expand_suite(suite: SuiteConfig, source: str | Path = "<suite>") -> list[Run
                 layers: list[Mapping[str, Any]] = [
                     space.config_defaults,
                     method_cls.defaults,
-                    method_cls.space_defaults.get(space_name, {}),
+                    method_cls.space_defaults_for(space),
                     PROFILES.get(suite.profile or "", {}),
                     _section_dict(suite),
                     _section_dict(suite.overrides.spaces.get(space_name, Sections())),

@@ -49,6 +49,7 @@ def write_run(
     device: str = "cpu",
     epochs: int = 2,
     metadata: bool = True,
+    split: str = "nb201_official",
 ) -> Path:
     """Write a run directory the way the engine does (metadata, metrics, result or failed.json)."""
     config = {
@@ -75,6 +76,7 @@ def write_run(
             "device": device,
             "device_name": "Test GPU" if device.startswith("cuda") else "x86_64",
             "network": {"search_bn_affine": False, "search_bn_track_running_stats": False},
+            "split": {"protocol": split, "seed": seed},
             "provenance": {"ground_truth": {"backend": "table", "file": "nb201.csv.gz", "sha256": GT_SHA}},
         }
         (directory / "metadata.json").write_text(json.dumps(meta))

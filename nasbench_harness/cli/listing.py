@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import click
 
 from nasbench_harness.cli.app import main
@@ -14,24 +16,45 @@ def list_group() -> None:
 
 @list_group.command("spaces")
 def list_spaces_command() -> None:
-    """Search spaces with their α shapes."""
+    """Search spaces with their α shapes (a variant of a benchmark space says which)."""
     from nasbench_harness.spaces import get_space, list_spaces
 
+    rows = [("space", "α", "description")]
     for name in list_spaces():
         space = get_space(name)
         shapes = ", ".join(f"{t} {r}x{c}" for t, (r, c) in space.alpha_shapes().items())
-        click.echo(f"{name:<8} α: {shapes:<28} {space.description}")
+        variant = f" [a variant of {space.variant_of}]" if space.variant_of else ""
+        rows.append((name, shapes, space.description + variant))
+    _echo_columns(rows)
 
 
 @list_group.command("methods")
 def list_methods_command() -> None:
-    """Search methods with their first docstring line."""
+    """Search methods: per benchmark space with several variants (the DARTS space: `darts`, `darts_nonone`),
+    the variant the method's paper searched; the labels results give it, and on which spaces; the first
+    docstring line."""
     from nasbench_harness.methods import get_method_class, list_methods
+    from nasbench_harness.spaces import get_space, list_spaces
+    from nasbench_harness.spaces.space import variants
 
+    spaces = [get_space(name) for name in list_spaces()]
+    benchmarks = sorted({s.benchmark for s in spaces if len(variants(s.benchmark)) > 1})
+    rows = [("method", *(f"paper's {b} space" for b in benchmarks), "labels", "description")]
     for name in list_methods():
         cls = get_method_class(name)
-        doc = (cls.__doc__ or __import__("sys").modules[cls.__module__].__doc__ or "").strip().splitlines()
-        click.echo(f"{name:<12} {doc[0] if doc else ''}")
+        papers = [cls.paper_space(get_space(b)) or "not known" for b in benchmarks]
+        where: dict[tuple[str, ...], list[str]] = {}
+        for space in spaces:
+            notes = ("unofficial",) * (not cls.official) + cls.label_notes(space)
+            if notes:
+                where.setdefault(tuple(notes), []).append(space.name)
+        shown = "; ".join(
+            ", ".join(notes) + ("" if len(names) == len(spaces) else f" on {', '.join(names)}")
+            for notes, names in where.items()
+        )
+        doc = (cls.__doc__ or sys.modules[cls.__module__].__doc__ or "").strip().splitlines()
+        rows.append((name, *papers, shown or "-", doc[0] if doc else ""))
+    _echo_columns(rows)
 
 
 @list_group.command("datasets")
@@ -48,3 +71,10 @@ def list_datasets_command() -> None:
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     for row in rows:
         click.echo("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
+
+
+def _echo_columns(rows: list[tuple[str, ...]]) -> None:
+    """Rows as left-aligned columns, the last one unpadded."""
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
+    for row in rows:
+        click.echo("  ".join([*(cell.ljust(w) for cell, w in zip(row, widths)), row[-1]]).rstrip())

@@ -2,7 +2,8 @@
 
 Where each default comes from (file:line of the original code; docs/evaluation.md has the table):
 
-DARTS family (DARTS space, S1–S4), quark0/darts cnn/train.py and RobustDARTS src/evaluation/args.py:
+DARTS family (the DARTS space with or without `none`, S1–S4), quark0/darts cnn/train.py and RobustDARTS
+src/evaluation/args.py:
 - epochs 600 (darts train.py:28, RobustDARTS args.py:32); batch 96 (train.py:22, args.py:33);
   SGD lr 0.025 (train.py:23, args.py:34), momentum 0.9 (train.py:24, args.py:35), weight decay 3e-4
   (train.py:25, args.py:36); cosine to 0 per epoch, CosineAnnealingLR(T_max=epochs) (train.py:95,
@@ -32,9 +33,6 @@ from pydantic import Field, NonNegativeFloat, PositiveFloat, PositiveInt
 
 from nasbench_harness.config import NetworkValue, Strict, canonical_hash
 from nasbench_harness.errors import ConfigError
-
-NB201_SPACE = "nb201"
-DARTS_FAMILY = ("darts", "s1", "s2", "s3", "s4")
 
 
 class EvalTrain(Strict):
@@ -100,8 +98,15 @@ class EvalConfig(Strict):
 
 
 def protocol_defaults(space: str, dataset: str) -> dict[str, Any]:
-    """The published protocol for (space, dataset) as EvalConfig fields (module docstring: sources)."""
-    if space == NB201_SPACE:
+    """The published protocol for (space, dataset) as EvalConfig fields (module docstring: sources); the
+    space's family decides it (every variant of the DARTS space retrains as the DARTS space)."""
+    from nasbench_harness.registry import unknown_name_message
+    from nasbench_harness.spaces import get_space, list_spaces
+
+    if space not in list_spaces():
+        raise ConfigError("no evaluation protocol: " + unknown_name_message("space", space, list_spaces()))
+    family = get_space(space).family
+    if family == "nb201":
         return {
             "protocol": "nb201",
             "train": {
@@ -120,10 +125,8 @@ def protocol_defaults(space: str, dataset: str) -> dict[str, Any]:
             "data": {"cutout_length": 0},
             "network": {"channels": 16, "cells_per_stage": 5},
         }
-    if space not in DARTS_FAMILY:
-        raise ConfigError(
-            f"no evaluation protocol for space {space!r}; known: {', '.join((*DARTS_FAMILY, NB201_SPACE))}"
-        )
+    if family != "darts":
+        raise ConfigError(f"no evaluation protocol for space {space!r} (family {family!r}): only darts and nb201")
     big = dataset == "cifar10"
     return {
         "protocol": "darts",

@@ -19,7 +19,7 @@ from torch import Tensor, nn
 from nasbench_harness.config import RunConfig, canonical_hash
 from nasbench_harness.mixing import Mixer, WeightedSum
 from nasbench_harness.registry import Registry
-from nasbench_harness.spaces import Genotype, Supernet
+from nasbench_harness.spaces import Genotype, SearchSpace, Supernet, get_space
 from nasbench_harness.spaces.supernet import MixingWeights
 
 if TYPE_CHECKING:
@@ -74,6 +74,14 @@ class Method:
     #: The `method_args` key a sweep varies (R-DARTS: "strength"); None: not a sweep. A sweep expands into
     #: one run per value (`expand_args`) and the results keep, per sweep group, the run `select` picks.
     sweep_param: ClassVar[str | None] = None
+    #: Benchmark space (`SearchSpace.benchmark`) → the registered variant the method's paper searched, where
+    #: that is not the benchmark's own space: SmoothDARTS, β-DARTS, DrNAS and Λ-DARTS searched the DARTS space
+    #: without `none` (`{"darts": "darts_nonone"}`); None: not known (no public code). A run on another
+    #: variant is marked in tables, leaderboard and report and gets no published figure (`paper_space`).
+    paper_spaces: ClassVar[Mapping[str, str | None]] = {}
+    #: False for a reconstruction without public code (MSG-DAS): labelled "unofficial" wherever a table,
+    #: the leaderboard, the report or `nasbench list methods` names it, and no published figure stands beside it.
+    official: ClassVar[bool] = True
     #: The run's search batches, set by the runner after construction (None outside a run); methods
     #: that schedule augmentation (R-DARTS DP ramps `cutout_prob`) or evaluate on the validation split
     #: read it. Epochs are a pure function of (seed, epoch, cutout_prob), so resume is unaffected.
@@ -133,6 +141,33 @@ class Method:
         holds `config` (a RunConfig dump) and `final` (the last epoch's figures; None or partial for runs
         that did not finish). A method with a `sweep_param` defines it; results/load.py calls it."""
         raise NotImplementedError(f"method {cls.name!r} sweeps {cls.sweep_param!r} but defines no select()")
+
+    @classmethod
+    def paper_space(cls, space: SearchSpace) -> str | None:
+        """The registered space the method's paper searched for the benchmark `space` stands for (None: not
+        known); the benchmark's own space unless `paper_spaces` says otherwise."""
+        return cls.paper_spaces.get(space.benchmark, space.benchmark)
+
+    @classmethod
+    def off_paper_space(cls, space: SearchSpace) -> bool:
+        """Whether `space` is another variant of its benchmark than the one the method's paper searched."""
+        paper = cls.paper_space(space)
+        return paper is not None and paper != space.name
+
+    @classmethod
+    def label_notes(cls, space: SearchSpace) -> tuple[str, ...]:
+        """Where running on `space` is the harness's extension of the paper's algorithm, not the algorithm
+        itself, what results print after the method's name (StacNAS off the DARTS space: "StacNAS-style");
+        () elsewhere. ("unofficial" comes from `official`, "paper searched X" from `paper_space`.)"""
+        return ()
+
+    @classmethod
+    def space_defaults_for(cls, space: SearchSpace) -> Mapping[str, Any]:
+        """The method's config layer for `space`: its entry for the space, else for the space's benchmark
+        (a variant of the DARTS space runs with the method's DARTS-space settings)."""
+        if space.name in cls.space_defaults:
+            return cls.space_defaults[space.name]
+        return cls.space_defaults.get(space.benchmark, {})
 
     @classmethod
     def mixer(cls, args: BaseModel) -> Mixer:
@@ -253,8 +288,17 @@ class Method:
             param.grad = None if grad is None else grad.to(param.device).clone()
 
     def describe(self) -> dict[str, Any]:
-        """Result-changing choices for the run metadata."""
-        return {"method": self.name, "args": self.args.model_dump(mode="json")}
+        """Result-changing choices for the run metadata, with how results label the run: the space the
+        method's paper searched for this benchmark and the label's qualifiers (`label_notes`)."""
+        space = get_space(self.config.space)  # the registered space (a stage's has other op lists)
+        return {
+            "method": self.name,
+            "args": self.args.model_dump(mode="json"),
+            "paper_space": self.paper_space(space),
+            "off_paper_space": self.off_paper_space(space),
+            "official": self.official,
+            "label_notes": list(self.label_notes(space)),
+        }
 
     @classmethod
     def stages(cls, config: RunConfig) -> list[Stage] | None:

@@ -23,7 +23,7 @@ parser also defaults to `--perturb_alpha random` (line 56), i.e. β-DARTS on top
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import torch
 from pydantic import PositiveFloat, PositiveInt
@@ -61,6 +61,9 @@ def lambda_at(lambda_: float, epoch: int, ramp_epochs: int) -> float:
 class BetaDarts(PerturbedDarts):
     Args = BetaArgs
     args: BetaArgs
+    #: β-DARTS' DARTS space (`s5`, its script's default `--search_space`, train_search.py line 55) has `none`
+    #: commented out: sota/cnn/spaces.py line 81.
+    paper_spaces: ClassVar[Mapping[str, str | None]] = {"darts": "darts_nonone"}
 
     @property
     def perturbation_kind(self) -> Perturbation:

@@ -48,14 +48,18 @@ the epochs each (the code's 25 + 25 of 50), partial channels k = 6 with every op
 - one cosine schedule over all epochs, continued across the stages (`configure_scheduler`).
 
 `progressive: false` runs one stage at `k` with every op (the paper's single-stage variant). NB201 is
-single-stage, as `201-space/train_search.py`. Also from the space, not DrNAS: the `darts` space has `none`
-(DrNAS' DARTS-space PRIMITIVES does not) and its pools carry the non-affine BN of DARTS (commented out in
-DrNAS, model_search.py line 37).
+single-stage, as `201-space/train_search.py`. DrNAS' DARTS-space PRIMITIVES has no `none` (genotypes.py
+line 6): its paper's space is `darts_nonone` (`paper_spaces`); on `darts` `none` can survive pruning.
+Pools: a pool in a mixed edge is followed by one non-affine BatchNorm, as in DrNAS. The `MixedOp`'s own
+pool BN is commented out there (model_search.py lines 37-38) because DrNAS' pool ops carry it themselves
+(`AvgPoolBN`, `MaxPoolBN`: operations.py lines 10-11, 27-60), so `spaces/ops.py`'s `PoolBN` is the same
+layer stack.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import torch
@@ -189,6 +193,8 @@ class Drnas(Method):
         "nb201": _NB201,
         **{space: _DARTS_FAMILY for space in ("darts", "s1", "s2", "s3", "s4")},
     }
+    #: DrNAS' DARTS-space PRIMITIVES has `none` commented out: DARTS-space/genotypes.py line 6.
+    paper_spaces: ClassVar[Mapping[str, str | None]] = {"darts": "darts_nonone"}
 
     @classmethod
     def mixer(cls, args: BaseModel) -> Mixer:

@@ -20,6 +20,7 @@ lines 38-51 and `lib/models/cell_searchs/search_model_darts_v1.py` lines 84-145)
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, ClassVar, Literal
 
 import torch
@@ -122,6 +123,8 @@ class LambdaDarts(OrderedDarts):
         # sota/cnn/train_search.py line 52).
         "nb201": {"train": {"epochs": 100, "weight_decay": 3e-4, "nesterov": False, "arch_lr": 1e-4}}
     }
+    #: Λ-DARTS' DARTS space (`s5`) has `none` commented out: sota/cnn/spaces.py lines 80-92.
+    paper_spaces: ClassVar[Mapping[str, str | None]] = {"darts": "darts_nonone"}
 
     def __init__(self, net: Supernet, config: RunConfig, device: torch.device):
         super().__init__(net, config, device)

@@ -25,7 +25,8 @@ docs/methods.md ("MSG-DAS"). This implementation:
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, ClassVar
 
 import torch
 from pydantic import BaseModel, ConfigDict, Field, NonNegativeFloat, PositiveFloat, PositiveInt
@@ -78,6 +79,10 @@ def identity_masks(net: Supernet) -> dict[str, Tensor]:
 class MsgDas(Method):
     Args = MsgDasArgs
     args: MsgDasArgs
+    #: A reconstruction from the abstract (no public code): "unofficial" everywhere, no published figure.
+    official: ClassVar[bool] = False
+    #: Which DARTS-space variant the paper searched is not known here (abstract only): no run is marked.
+    paper_spaces: ClassVar[Mapping[str, str | None]] = {"darts": None}
 
     @classmethod
     def mixer(cls, args: BaseModel) -> Mixer:

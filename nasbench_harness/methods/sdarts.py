@@ -10,10 +10,10 @@ NAS-Bench-201 `nasbench201/train_search.py`, both with `attacker/perturb.py` and
    forward with those values as the mixing weights (`updateType='weight'`), steps the weights and restores α
    (train_search.py lines 218-234). So the perturbation is on softmax(α), not on α.
 3. RS (`Random_alpha`, perturb.py lines 47-50): A' = clip(A + U(−ε, ε)).
-   ADV (`Linf_PGD_alpha`, lines 11-44): in eval mode, from the random start above, 7 steps of signed
-   gradient ascent on the training loss (`Linf_SGD`: p −= lr·sign(∇(−L)), linf_sgd.py line 72) with step size
-   2ε/7, each followed by the ε-ball clamp of A' − A and `clip`; if the loss at the end is below the loss at
-   A, A' = A (lines 40-42).
+   ADV (`Linf_PGD_alpha`, lines 11-44): in eval mode (BatchNorms on their running statistics, see 7), from
+   the random start above, 7 steps of signed gradient ascent on the training loss (`Linf_SGD`:
+   p −= lr·sign(∇(−L)), linf_sgd.py line 72) with step size 2ε/7, each followed by the ε-ball clamp of
+   A' − A and `clip`; if the loss at the end is below the loss at A, A' = A (lines 40-42).
 4. `clip` (model_search.py lines 170-177) is the code's projection onto the simplex: per edge, clamp to
    [0, 1], put 1 on the row's argmax if the row is then all zero, divide by the row sum. It is not the
    Euclidean projection, and the renormalisation can move A' out of the ε-ball around A: the ball bounds the
@@ -24,10 +24,16 @@ NAS-Bench-201 `nasbench201/train_search.py`, both with `attacker/perturb.py` and
    (α there are plain Variables), weights and the mixing-weight gradient ∂L/∂A' on NAS-Bench-201 (α is an
    nn.Parameter of its Network, nasbench201/model.py line 158, and its gradient was zeroed right after the α
    step, line 229). `train.clip_scope: all` reproduces the latter.
+7. The NB201 search network keeps BatchNorm running statistics: `Network(..., affine=False,
+   track_running_stats=True)` (nasbench201/model.py line 128, the same line in β-DARTS), built by
+   train_search.py line 116 without overriding it. So ADV's eval-mode attack and the supernet evaluation
+   normalise with running statistics there, as in the code (`network.track_running_stats: false`, the
+   harness's NB201 space default, is an option: eval mode then uses batch statistics).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, ClassVar, Literal
 
 import torch
@@ -37,6 +43,7 @@ from torch.nn import functional as F
 
 from nasbench_harness.methods.base import Batch, StepFigures, accuracy, register_method
 from nasbench_harness.methods.order import OrderArgs, OrderedDarts
+from nasbench_harness.mixing import MixedEdge
 
 Perturbation = Literal["none", "random", "pgd_linf"]
 #: ε at epoch 0 of both scripts (train_search.py line 170: `0.03 + (args.epsilon_alpha - 0.03) * epoch / args.epochs`).
@@ -44,11 +51,14 @@ EPSILON_START = 0.03
 
 #: SmoothDARTS' NAS-Bench-201 script (nasbench201/train_search.py): 100 epochs (line 41), weight decay 3e-4
 #: (line 38), plain momentum SGD (lines 120-124), CIFAR-10 train split in halves (lines 138, 143-151) with a
-#: fresh random α batch per step (line 223), clip over all parameters (line 246). β-DARTS' NB201 script is the
-#: same (Beta-DARTS nasbench201/train_search.py lines 37, 40, 119-123, 138-153, 225, 248).
+#: fresh random α batch per step (line 223), clip over all parameters (line 246), and a search network whose
+#: BatchNorms keep running statistics (nasbench201/model.py line 128: `affine=False, track_running_stats=True`,
+#: not overridden by train_search.py line 116). β-DARTS' NB201 script is the same (Beta-DARTS
+#: nasbench201/train_search.py lines 37, 40, 115, 119-123, 138-153, 225, 248; nasbench201/model.py line 128).
 NB201_SMOOTH_CONFIG: dict[str, dict[str, Any]] = {
     "train": {"epochs": 100, "weight_decay": 3e-4, "nesterov": False, "clip_scope": "all"},
     "data": {"split": "half", "valid_sampling": "darts_fresh_batch"},
+    "network": {"track_running_stats": True},
 }
 
 
@@ -95,6 +105,8 @@ class PerturbedDarts(OrderedDarts):
     #: α first on every space (both SmoothDARTS scripts), also on NB201 where first-order DARTS goes weights first.
     original_step_order: ClassVar[dict[str, str]] = {}
     space_defaults: ClassVar[dict[str, dict[str, Any]]] = {"nb201": NB201_SMOOTH_CONFIG}
+    #: SmoothDARTS' DARTS space (`s5`) has `none` commented out: sota/cnn/spaces.py line 81.
+    paper_spaces: ClassVar[Mapping[str, str | None]] = {"darts": "darts_nonone"}
 
     @property
     def step_order(self) -> str:
@@ -164,10 +176,16 @@ class SdartsAdv(PerturbedDarts):
         return perturbed, {"epsilon": self.epsilon, "adv_loss_gain": gain}
 
     def describe(self) -> dict[str, Any]:
+        edges = [e for e in self.net.modules() if isinstance(e, MixedEdge)]
+        tracked = any(isinstance(m, nn.BatchNorm2d) and m.track_running_stats for e in edges for m in e.modules())
         return {
             **super().describe(),
             "attack": "eval mode; random start; signed-gradient ascent on the training loss, step 2*eps/steps; "
             "eps-ball clamp then clip after each step; reverted to softmax(alpha) if the loss fell",
+            "attack_cell_bn": "running statistics (eval mode; the cells' BatchNorms track them, as in SmoothDARTS' "
+            "search networks: nasbench201/model.py line 128 on NB201)"
+            if tracked
+            else "batch statistics (eval mode, but the cells' BatchNorms track no running statistics)",
         }
 
 

@@ -24,18 +24,20 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
 from nasbench_harness.config import RunConfig
-from nasbench_harness.engine.stages import NextStage, Stage, StageOps
 from nasbench_harness.errors import SpaceError
 from nasbench_harness.methods.base import Batch, Method, StepFigures, accuracy, register_method
 from nasbench_harness.spaces import DartsGenotype, Genotype, NB201Genotype, SearchSpace, get_space
 from nasbench_harness.spaces.space import DartsFamilySpace, EdgeOps
+
+if TYPE_CHECKING:
+    from nasbench_harness.engine.stages import NextStage, Stage, StageOps
 
 
 @dataclass(frozen=True)
@@ -61,6 +63,9 @@ GROUPS: tuple[OpGroup, ...] = (
     OpGroup("noise", "noise", ("noise",)),
 )
 NONE = "none"
+#: The ops the code's groups hold (genotypes.py:25-30): where every edge carries exactly these (besides
+#: `none`), the two stages are StacNAS' own; elsewhere the grouping is ours ("StacNAS-style").
+CODE_OPS = frozenset(m for g in GROUPS[:4] for m in g.members)
 
 
 def edge_groups(ops: Sequence[str], duplicate_skip: bool = True) -> list[OpGroup]:
@@ -177,7 +182,17 @@ class StacNAS(Method):
     split: ClassVar[str | None] = "full"
 
     @classmethod
+    def label_notes(cls, space: SearchSpace) -> tuple[str, ...]:
+        """The label "StacNAS-style" where the space's edges are not the DARTS ops the code groups: on S1–S4 the
+        groups mostly hold one op, so stage 1 alone fixes most edges; on NAS-Bench-201 `none` is never
+        picked (the genotype keeps every edge). There the two stages are our extension, not the paper's."""
+        own = all(set(ops) - {NONE} == CODE_OPS for edges in space.edge_ops.values() for ops in edges)
+        return () if own else ("StacNAS-style",)
+
+    @classmethod
     def stages(cls, config: RunConfig) -> list[Stage]:
+        from nasbench_harness.engine.stages import Stage  # the engine imports the method registry
+
         args = cls.Args.model_validate(config.method_args)
         space = get_space(config.space)
         darts_family = "layers" in space.default_network
@@ -211,6 +226,8 @@ class StacNAS(Method):
         return stacnas_genotype(self.net.space, self.raw_alphas(), self.net.space.edge_ops)
 
     def next_stage(self, stage: Stage) -> NextStage:
+        from nasbench_harness.engine.stages import NextStage
+
         space = get_space(self.config.space)
         ops, chosen = stage2_ops(space, self.raw_alphas(), self.args.duplicate_skip)
         return NextStage(ops, {"groups": chosen})

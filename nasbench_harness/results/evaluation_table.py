@@ -17,6 +17,7 @@ import pandas as pd
 
 from nasbench_harness.engine.record import lock_holder
 from nasbench_harness.results import published
+from nasbench_harness.results.labels import official, run_label
 from nasbench_harness.results.load import code_state, setting_key, this_code
 from nasbench_harness.results.tables import MISSING, Section
 
@@ -36,7 +37,7 @@ LEADERBOARD_EXTRA = (
     "retrain_full_protocol",
 )
 _KEYS = ["space", "dataset", "method", "setting"]
-_SPACE_ORDER = ("s1", "s2", "s3", "s4", "darts", "nb201")
+_SPACE_ORDER = ("s1", "s2", "s3", "s4", "darts", "darts_nonone", "nb201")
 _DATASET_ORDER = ("cifar10", "cifar100", "svhn", "ImageNet16-120")
 
 
@@ -145,9 +146,11 @@ def evaluation_section(evals: pd.DataFrame) -> Section | None:
         return None
     # a method searched with several settings gets one column per setting, labelled by its hash
     settings = summary.groupby("method")["setting"].nunique()
+    names = {m: m if official(m) else f"{m} (unofficial)" for m in settings.index}
     summary = summary.assign(
         label=[
-            m if settings[m] == 1 else f"{m} [{s or 'genotype'}]" for m, s in zip(summary["method"], summary["setting"])
+            names[m] if settings[m] == 1 else f"{names[m]} [{s or 'genotype'}]"
+            for m, s in zip(summary["method"], summary["setting"])
         ]
     )
     columns: list[tuple[str, str]] = []
@@ -180,6 +183,10 @@ def evaluation_section(evals: pd.DataFrame) -> Section | None:
         "Protocols (docs/evaluation.md): DARTS/S1–S4 600 epochs, CIFAR-10 20 cells C 36, CIFAR-100/SVHN 8 cells "
         "C 16; NAS-Bench-201 its 200-epoch recipe (compare with the table's test accuracy).",
     ]
+    for (method, space), _ in summary.groupby(["method", "space"]):
+        qualifiers = run_label(method, space).qualifiers
+        if qualifiers and qualifiers != ("unofficial",):  # that one is in the column's name
+            notes.append(f"{method} on {space}: {'; '.join(qualifiers)} (see the comparison tables' notes).")
     if reduced:
         notes.append(
             "† not the full published protocol (fewer epochs, a smaller network or a data limit): not a reproduction."

@@ -88,11 +88,22 @@ _SOURCES: dict[str, str | None] = {
     "retrain_test_error_std": None,
     "retrain_params_mb": None,
     "retrain_full_protocol": None,
+    # schema 3: what the method and space say about the row (results/labels.py) and the one-level split
+    "label": "label",
+    "paper_space": "paper_space",
+    "off_paper_space": "off_paper_space",
+    "official": "official",
+    "split": "split",
+    "eval_on_training_images": "training_images",
 }
 
 #: The schema, in order. Accuracies in %, hours per run unless `_total`; c10/c100/in16 = NB201 ground
 #: truth of the final cells (c10_valid = cifar10-valid x-valid); nb301_approx = surrogate, approximate;
-#: skip_normal = skips in the normal cell (NB201: its only cell); `published_*` = reference.md §5.
+#: skip_normal = skips in the normal cell (NB201: its only cell); `published_*` = reference.md §5, only where
+#: `official` and not `off_paper_space`; `label` = the method with its qualifiers ("unofficial", "StacNAS-style",
+#: "paper searched <space>"); `paper_space` = the variant of the space the method's paper searched ("" unknown);
+#: `eval_on_training_images`: a one-level search (`split` full), whose eval_valid_acc, eigenvalue and best seed
+#: read training images.
 LEADERBOARD_COLUMNS: tuple[str, ...] = tuple(_SOURCES)
 
 
@@ -138,7 +149,7 @@ def leaderboard_display(frame: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for _, row in frame.iterrows():
         shown = {
-            "method": row["method"],
+            "method": row["label"] if isinstance(row["label"], str) and row["label"] else row["method"],
             "space": row["space"],
             "dataset": row["dataset"],
             "setting": row["setting"],
@@ -148,6 +159,9 @@ def leaderboard_display(frame: pd.DataFrame) -> pd.DataFrame:
             shown[heading] = figure(row, mean, std, spec)
         shown["collapse"] = row["collapse_verdict"] if isinstance(row["collapse_verdict"], str) else "-"
         shown["cost"] = row["cost_unit"] if isinstance(row["cost_unit"], str) else "-"
+        on_training_images = row["eval_on_training_images"]
+        if pd.notna(on_training_images) and on_training_images and shown["valid acc %"] != "-":
+            shown["valid acc %"] += " [train]"
         rows.append(shown)
     columns = [
         "method",

@@ -209,6 +209,8 @@ def read_run(directory: Path, root: Path) -> tuple[dict[str, Any], list[dict[str
         "arch_lr": train.get("arch_lr"),
         "arch_weight_decay": train.get("arch_weight_decay"),
         "eigenvalue_mode": metrics_cfg.get("eigenvalue"),
+        # the protocol the run resolved ("full": one-level, its validation side is the training set)
+        "split": (metadata.get("split") or {}).get("protocol") or (config.get("data") or {}).get("split"),
         "method_args": json.dumps(config.get("method_args") or {}, sort_keys=True),
         "harness_version": metadata.get("harness_version"),
         "git_commit": metadata.get("git_commit"),

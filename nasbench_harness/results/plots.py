@@ -20,6 +20,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from nasbench_harness.results import published
+from nasbench_harness.results.labels import run_label
 from nasbench_harness.results.load import _read_json, _read_metrics
 from nasbench_harness.spaces import get_space, list_spaces
 
@@ -60,9 +61,13 @@ def save(fig: Figure, stem: Path, pdf: bool = True) -> list[Path]:
 
 
 def _label(frame: pd.DataFrame) -> pd.Series:
-    """Legend label per row: the method, plus the setting when one method has several here."""
+    """Legend label per row: the method as `run_label` names it on the row's space ("msg_das
+    (unofficial)"), plus the setting when one method has several here."""
+    pairs = list(zip(frame["method"].astype(str), frame["space"].astype(str)))
+    names = {pair: run_label(*pair).text() for pair in set(pairs)}
+    label = pd.Series([names[pair] for pair in pairs], index=frame.index, dtype=object)
     several = frame.groupby("method")["setting"].transform("nunique") > 1
-    return frame["method"].astype(str).where(~several, frame["method"].astype(str) + " [" + frame["setting"] + "]")
+    return label.where(~several, label + " [" + frame["setting"] + "]")
 
 
 def _band(ax: Axes, frame: pd.DataFrame, column: str) -> bool:
@@ -281,7 +286,7 @@ def final_distribution(runs: pd.DataFrame, space: str, dataset: str, stem: Path,
             if values.size:
                 ax.scatter(x + rng.uniform(-0.12, 0.12, values.size), values, s=18, alpha=0.8, color="C0")
                 ax.hlines(values.mean(), x - 0.3, x + 0.3, color="k", lw=1.5)
-            pub = published.nb201_published(rows["method"].iloc[0], dataset) if attr else None
+            pub = published.nb201_published(rows["method"].iloc[0], space, dataset) if attr else None
             if pub is not None:
                 ax.scatter([x], [getattr(pub, attr)], marker="*", s=90, color="C3")
         ax.set_xticks(range(len(labels)), labels, rotation=30, ha="right", fontsize=8)

@@ -1,5 +1,10 @@
 """Published numbers shown beside ours, always marked "published" (reference.md §5).
 
+A figure stands beside a run only where `labels.published_applies`: the method is official (not MSG-DAS'
+reconstruction) and the run searched the variant of the space its paper searched (a DARTS-space figure of
+SmoothDARTS belongs to `darts_nonone`, of DARTS to `darts`). reference.md §5 confirms no DARTS-space figure
+yet; the NB201 and S1–S4 rows below are keyed by the only variant of their space.
+
 Only the figures marked confirmed there are data here. Left out on purpose: the R-DARTS(L2), (DP),
 ES and ADA columns of the S1–S4 table and the NB201 search costs (unconfirmed). The published
 numbers come from retrained (S1–S4) or fully trained (NB201 table) networks; ours on S1–S4 are a
@@ -9,6 +14,8 @@ surrogate's approximate validation accuracy, so they sit beside each other, not 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+from nasbench_harness.results.labels import published_applies
 
 #: The NAS-Bench-201 paper reports its search results in two blocks, one per `track_running_stats`
 #: setting of the search network (Table 5; its author in D-X-Y/AutoDL-Projects issue #70). Which
@@ -54,8 +61,9 @@ NB201: dict[str, NB201Published] = {
     "idarts": NB201Published("iDARTS", 93.58, 70.83, 40.89),
 }
 NB201_OPTIMUM = NB201Published("optimum", 94.37, 73.51, 47.31, note="best cell in the table")
-#: The published NB201 rows are for a search on CIFAR-10.
+#: The published NB201 rows are for a search on CIFAR-10, on the NAS-Bench-201 space.
 NB201_SEARCH_DATASET = "cifar10"
+NB201_SPACE = "nb201"
 
 #: DARTS test error (%) of the best-of-4 searched cell, retrained (RobustDARTS table), per (space, dataset).
 DARTS_S_TEST_ERROR: dict[tuple[str, str], float] = {
@@ -78,11 +86,16 @@ DARTS_S_TEST_ERROR: dict[tuple[str, str], float] = {
 DARTS_S_METHODS = ("darts_2nd",)
 
 
-def nb201_published(method: str, dataset: str) -> NB201Published | None:
-    """The paper's row for `method`, when our search ran on the dataset the paper searched on."""
-    return NB201.get(method) if dataset == NB201_SEARCH_DATASET else None
+def nb201_published(method: str, space: str, dataset: str) -> NB201Published | None:
+    """The paper's row for `method`, when our search ran on NB201 on the dataset the paper searched on
+    (and `published_applies`)."""
+    if space != NB201_SPACE or dataset != NB201_SEARCH_DATASET or not published_applies(method, space):
+        return None
+    return NB201.get(method)
 
 
 def s_space_test_error(method: str, space: str, dataset: str) -> float | None:
     """Published DARTS test error on S1–S4 for (space, dataset), or None."""
-    return DARTS_S_TEST_ERROR.get((space, dataset)) if method in DARTS_S_METHODS else None
+    if method not in DARTS_S_METHODS or not published_applies(method, space):
+        return None
+    return DARTS_S_TEST_ERROR.get((space, dataset))

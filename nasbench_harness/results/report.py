@@ -144,12 +144,12 @@ def make_figures(results: Results, image_dir: Path, pdf: bool = True) -> list[tu
         name = names("alpha", row.space, row.dataset, row.method, seed)
         add(
             name,
-            f"softmax(α) at the last epoch: {row.method} on {row.space}/{row.dataset}, seed {seed} "
+            f"softmax(α) at the last epoch: {row.label} on {row.space}/{row.dataset}, seed {seed} "
             "(the seed with the best final supernet validation accuracy).",
             plots.alpha_heatmap(
                 results.root / run_dir,
                 row.space,
-                f"{row.method} · {row.space}/{row.dataset} · seed {seed}",
+                f"{row.label} · {row.space}/{row.dataset} · seed {seed}",
                 image_dir / name,
                 pdf,
             ),

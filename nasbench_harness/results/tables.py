@@ -3,8 +3,11 @@
 Statistics use finished runs only (sample std, ddof 1; standard error = std / √n); failed and
 unfinished runs are counted in their own columns and named in each section's notes. A sweep
 (R-DARTS strengths) enters as its selected run per seed. Published numbers sit beside ours and are
-always labelled "published". Sections render to Markdown, plain text and HTML with one code path,
-every cell escaped.
+always labelled "published", and only where the method is official and the run searched its paper's
+variant of the space (`labels.published_applies`). A method is named as `labels.run_label` says: with
+"unofficial", "StacNAS-style" or "paper searched <space>" where they apply, each explained in the section
+notes. Figures of a one-level search (`split: full`) were measured on training images: marked `[train]`.
+Sections render to Markdown, plain text and HTML with one code path, every cell escaped.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from nasbench_harness.results import published
+from nasbench_harness.results import labels, published
 from nasbench_harness.results.load import STATUSES, status_counts, this_code
 from nasbench_harness.results.verdict import group_verdict
 from nasbench_harness.spaces import get_space, list_spaces
@@ -25,7 +28,6 @@ from nasbench_harness.spaces import get_space, list_spaces
 #: What a comparison row stands for: runs that differ only in seed (and swept strength).
 GROUP = ["space", "dataset", "method", "setting"]
 S_SPACES = ("s1", "s2", "s3", "s4")
-DARTS_FAMILY = ("darts", *S_SPACES)
 
 #: Figures averaged across seeds: runs-table column → label.
 FIGURES: dict[str, str] = {
@@ -59,7 +61,11 @@ PROVENANCE = (
     "gt_sha256",
     "gt_label",
 )
-INFO = ("profile", "epochs", "method_args", "order", *PROVENANCE)
+INFO = ("profile", "epochs", "method_args", "order", "split", *PROVENANCE)
+#: The split of a one-level search: both sides are the whole training set, so the supernet's validation
+#: accuracy, the eigenvalue (on an α batch) and a best-of-N selection by that accuracy read training images.
+TRAINING_IMAGES_SPLIT = "full"
+TRAIN_MARK = " [train]"
 #: Methods that take the DARTS order as `method_args.order` (default second, as RobustDARTS ran them);
 #: their runs from before that argument existed have no `order` and ran first order.
 ORDER_ARG_METHODS = ("darts_es", "darts_ada", "rdarts_l2", "rdarts_dp")
@@ -122,10 +128,12 @@ def darts_order(runs: pd.DataFrame) -> pd.Series:
     return pd.Series(order, index=runs.index, dtype=object)
 
 
-def method_label(method: str, order: object) -> str:
-    """The method as a table shows it: with its order where that is an argument, so the first- and
-    second-order rows of one method (separate groups: their settings differ) are told apart."""
-    return f"{method} ({order} order)" if method in ORDER_ARG_METHODS and isinstance(order, str) and order else method
+def method_label(method: str, order: object, space: str) -> str:
+    """The method as a table shows it on `space`: with its order where that is an argument, so the first- and
+    second-order rows of one method (separate groups: their settings differ) are told apart, then the
+    qualifiers of `labels.run_label` ("unofficial", "StacNAS-style", "paper searched darts_nonone")."""
+    shown = (f"{order} order",) if method in ORDER_ARG_METHODS and isinstance(order, str) and order else ()
+    return labels.run_label(method, space).text(*shown)
 
 
 def comparison(runs: pd.DataFrame) -> pd.DataFrame:
@@ -214,18 +222,32 @@ def _flag(runs: pd.DataFrame, column: str) -> pd.Series:
 
 
 def _add_published(table: pd.DataFrame) -> pd.DataFrame:
+    """Published columns (`pub_*`) and what the method and space say about the group: `label` (the name
+    with its qualifiers), `paper_space`, `off_paper_space`, `official`, `training_images` (one-level split)."""
     label, error, bn_block = [], [], []
     values: dict[str, list[float | None]] = {f"pub_{c}": [] for c in _PUBLISHED_FIELDS}
+    names = [labels.run_label(m, s) for m, s in zip(table["method"], table["space"])]
     for row in table.itertuples(index=False):
         space, dataset, method = row.space, row.dataset, row.method
-        nb = published.nb201_published(method, dataset) if space == "nb201" else None
-        s_error = published.s_space_test_error(method, space, dataset) if space in S_SPACES else None
+        nb = published.nb201_published(method, space, dataset)
+        s_error = published.s_space_test_error(method, space, dataset)
         label.append(nb.label if nb else ("DARTS (RobustDARTS)" if s_error is not None else ""))
         bn_block.append(nb.bn_block if nb else "")
         for column, attr in _PUBLISHED_FIELDS.items():
             values[f"pub_{column}"].append(getattr(nb, attr) if nb else None)
         error.append(s_error)
-    return table.assign(pub_label=label, pub_bn_block=bn_block, pub_s_test_error=error, **values)
+    split = table["split"] if "split" in table else pd.Series("", index=table.index)
+    return table.assign(
+        pub_label=label,
+        pub_bn_block=bn_block,
+        pub_s_test_error=error,
+        **values,
+        label=[n.text() for n in names],
+        paper_space=[n.paper_space for n in names],
+        off_paper_space=[n.off_paper_space for n in names],
+        official=[n.official for n in names],
+        training_images=split.astype(object).fillna("").eq(TRAINING_IMAGES_SPLIT).to_list(),
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -282,21 +304,55 @@ def _status_note(table: pd.DataFrame) -> list[str]:
     left_out = table[(table["n_failed"] > 0) | (table["n_unfinished"] > 0)]
     for row in left_out.itertuples(index=False):
         notes.append(
-            f"{method_label(row.method, row.order)} on {row.space}/{row.dataset}: {row.n_failed} failed and "
+            f"{method_label(row.method, row.order, row.space)} on {row.space}/{row.dataset}: {row.n_failed} failed and "
             f"{row.n_unfinished} unfinished run(s) are not in the statistics."
         )
     for row in table[table["n_stale"] > 0].itertuples(index=False):
         notes.append(
-            f"{method_label(row.method, row.order)} on {row.space}/{row.dataset}: {row.n_stale} of "
+            f"{method_label(row.method, row.order, row.space)} on {row.space}/{row.dataset}: {row.n_stale} of "
             f"{row.n_finished} finished run(s) are stale (trained by {row.stale_versions or 'unrecorded code'})."
         )
     swept = table[table["n_runs"] > table["n_seeds"]]
     for row in swept.itertuples(index=False):
         notes.append(
-            f"{method_label(row.method, row.order)} on {row.space}/{row.dataset}: a sweep of {row.n_runs} runs, "
-            "one per seed kept (best final supernet validation accuracy)."
+            f"{method_label(row.method, row.order, row.space)} on {row.space}/{row.dataset}: a sweep of "
+            f"{row.n_runs} runs, one per seed kept (best final supernet validation accuracy)."
         )
     return notes
+
+
+def _label_notes(table: pd.DataFrame) -> list[str]:
+    """What the qualifiers in the method column and the `[train]` mark mean, for the groups that carry them."""
+    notes = []
+    for row in table.itertuples(index=False):
+        name = method_label(row.method, row.order, row.space)
+        if not row.official:
+            notes.append(
+                f"{name}: unofficial, a reconstruction without public code (docs/methods.md lists what is the "
+                "paper's and what is ours); no published figure is shown beside it."
+            )
+        for note in labels.run_label(row.method, row.space).notes:
+            notes.append(
+                f"{name} on {row.space}: {note}, the harness's extension of the method to a space its code "
+                "does not define it on, not the paper's algorithm (docs/methods.md)."
+            )
+        if row.off_paper_space:
+            notes.append(
+                f"{name} on {row.space}: its paper searched {row.paper_space}, another variant of this space "
+                "(docs/spaces.md); no published figure of that space is shown beside this run."
+            )
+        if row.training_images:
+            notes.append(
+                f"{name} on {row.space}/{row.dataset}: a one-level search on the whole training set (split "
+                f"'{TRAINING_IMAGES_SPLIT}'); its supernet valid acc, eigenvalue and best-seed choice read training "
+                f"images, not held-out ones (marked{TRAIN_MARK})."
+            )
+    return list(dict.fromkeys(notes))
+
+
+def _on_training_images(row: pd.Series, text: str) -> str:
+    """`text` marked `[train]` where the group's figure was measured on training images."""
+    return text + TRAIN_MARK if row.get("training_images") and text != MISSING else text
 
 
 def nb201_section(table: pd.DataFrame) -> Section | None:
@@ -308,7 +364,7 @@ def nb201_section(table: pd.DataFrame) -> Section | None:
     for _, row in rows.iterrows():
         out.append(
             {
-                "method": method_label(row["method"], row["order"]),
+                "method": method_label(row["method"], row["order"], row["space"]),
                 "search dataset": row["dataset"],
                 "seeds": _seeds(row),
             }
@@ -330,23 +386,24 @@ def nb201_section(table: pd.DataFrame) -> Section | None:
         "its figures depend on the ground-truth file version and the search BN setting: the paper has one "
         "block per track_running_stats setting, and the block of each row is given where it is confirmed.",
         *_status_note(rows),
+        *_label_notes(rows),
     ]
     return Section("NAS-Bench-201: ground truth of the final cells", pd.DataFrame(out), notes)
 
 
 def darts_family_section(table: pd.DataFrame) -> Section | None:
     """Surrogate accuracy of the final genotypes on the DARTS space and S1–S4 (mean over seeds)."""
-    rows = table[table["space"].isin(DARTS_FAMILY)]
+    rows = table[table["space"].map(labels.family) == "darts"]
     if rows.empty:
         return None
     out = [
         {
-            "method": method_label(row["method"], row["order"]),
+            "method": method_label(row["method"], row["order"], row["space"]),
             "space": row["space"],
             "dataset": row["dataset"],
             "seeds": _seeds(row),
             FIGURES["nb301_valid_acc_approx"]: stat(row, "nb301_valid_acc_approx"),
-            FIGURES["final_eval_valid_acc"]: stat(row, "final_eval_valid_acc"),
+            FIGURES["final_eval_valid_acc"]: _on_training_images(row, stat(row, "final_eval_valid_acc")),
         }
         for _, row in rows.iterrows()
     ]
@@ -355,6 +412,7 @@ def darts_family_section(table: pd.DataFrame) -> Section | None:
         "epoch 98), not the official NAS-Bench-301 ensemble and not retrained accuracy; genotypes with "
         "`noise` (S4) have none.",
         *_status_note(rows),
+        *_label_notes(rows),
     ]
     return Section("DARTS space and S1–S4: final genotypes", pd.DataFrame(out), notes)
 
@@ -369,12 +427,12 @@ def robustdarts_section(table: pd.DataFrame) -> Section | None:
         has_best = "best_seed" in row and pd.notna(row["best_seed"])
         out.append(
             {
-                "method": method_label(row["method"], row["order"]),
+                "method": method_label(row["method"], row["order"], row["space"]),
                 "space": row["space"],
                 "dataset": row["dataset"],
                 "N (finished)": str(int(row["n_finished"])),
                 "best seed": str(int(row["best_seed"])) if has_best else MISSING,
-                "its supernet valid acc": _number(row.get("best_final_eval_valid_acc"), 2),
+                "its supernet valid acc": _on_training_images(row, _number(row.get("best_final_eval_valid_acc"), 2)),
                 "its NB301 valid acc (approx.)": _number(row.get("best_nb301_valid_acc_approx"), 2),
                 "its skip normal": _number(row.get("best_skip_normal"), 0),
                 "published DARTS test error (%, retrained)": _number(row["pub_s_test_error"], 2),
@@ -387,6 +445,7 @@ def robustdarts_section(table: pd.DataFrame) -> Section | None:
         "Published: DARTS row of the RobustDARTS S1–S4 table (best of 4), beside darts_2nd only: RobustDARTS "
         "searched with second-order DARTS (`--unrolled`). The R-DARTS/ES/ADA columns are unconfirmed and not shown.",
         *_status_note(rows),
+        *_label_notes(rows),
     ]
     return Section("S1–S4: RobustDARTS protocol (best of N seeds by validation)", pd.DataFrame(out), notes)
 
@@ -400,14 +459,14 @@ def collapse_section(table: pd.DataFrame) -> Section | None:
         skip = "skip_cell" if row["space"] == "nb201" else "skip_normal"
         out.append(
             {
-                "method": method_label(row["method"], row["order"]),
+                "method": method_label(row["method"], row["order"], row["space"]),
                 "space": row["space"],
                 "dataset": row["dataset"],
                 "seeds": _seeds(row),
                 "collapse verdict": _collapse(row),
                 "skip (normal cell)": stat(row, skip, 1),
                 "skip reduce": stat(row, "skip_reduce", 1) if row["space"] != "nb201" else MISSING,
-                "final eigenvalue": stat(row, "final_eigenvalue", 3),
+                "final eigenvalue": _on_training_images(row, stat(row, "final_eigenvalue", 3)),
                 "eigenvalue mode": row.get("eigenvalue_mode", "") or MISSING,
                 "search cost per run": _cost(row, "search_hours"),
                 "wall-clock per run (h)": stat(row, "wall_hours", HOURS),
@@ -421,6 +480,7 @@ def collapse_section(table: pd.DataFrame) -> Section | None:
         "multiplied by cores). Wall-clock: the run's last session, with setup and metrics (a lower bound "
         "for resumed runs).",
         *_status_note(table),
+        *_label_notes(table),
     ]
     return Section("Collapse signals and search cost", pd.DataFrame(out), notes)
 
@@ -434,7 +494,9 @@ def overview_section(table: pd.DataFrame, space: str) -> Section | None:
     out = []
     several = rows.groupby(["method", "dataset"])["setting"].transform("nunique") > 1
     for (_, row), setting_shown in zip(rows.iterrows(), several):
-        method = method_label(row["method"], row["order"]) + (f" [{row['setting']}]" if setting_shown else "")
+        method = method_label(row["method"], row["order"], row["space"]) + (
+            f" [{row['setting']}]" if setting_shown else ""
+        )
         if space == "nb201":
             acc = _NB201_OVERVIEW.get(row["dataset"], "gt_cifar10_test")
             published_value = _number(row.get(f"pub_{acc}"), 2)
@@ -461,7 +523,7 @@ def overview_section(table: pd.DataFrame, space: str) -> Section | None:
         if space == "nb201"
         else "Approximate NB301 surrogate CIFAR-10 valid accuracy (%) of the final genotype (not retrained)."
     )
-    return Section(f"Overview: {space}", pd.DataFrame(out), [kind, *_status_note(rows)[:1]])
+    return Section(f"Overview: {space}", pd.DataFrame(out), [kind, *_status_note(rows)[:1], *_label_notes(rows)])
 
 
 #: NB201 search dataset → the overview's accuracy column (test accuracy on that dataset).
@@ -501,7 +563,7 @@ def verdict_section(runs: pd.DataFrame) -> Section | None:
     done = done.assign(order=darts_order).sort_values(["space", "dataset", "method", "seed"])
     frame = pd.DataFrame(
         {
-            "method": [method_label(m, o) for m, o in zip(done["method"], done["order"])],
+            "method": [method_label(m, o, s) for m, o, s in zip(done["method"], done["order"], done["space"])],
             "space": done["space"],
             "dataset": done["dataset"],
             "seed": done["seed"].astype(str),

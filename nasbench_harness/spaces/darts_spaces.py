@@ -1,5 +1,5 @@
-"""The DARTS space and RobustDARTS S1–S4 (Zela et al., 2020), same op lists for both cell types
-except S1, whose lists differ per edge and per cell type."""
+"""The DARTS space (two variants: with and without `none`) and RobustDARTS S1–S4 (Zela et al., 2020), same
+op lists for both cell types except S1, whose lists differ per edge and per cell type."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ from nasbench_harness.spaces.space import DartsFamilySpace, EdgeOps, register_sp
 EDGES = 14
 SEARCH_NETWORK = {"channels": 16, "layers": 8}
 
+#: DARTS' PRIMITIVES (quark0/darts `cnn/genotypes.py` lines 5-14), as PC-DARTS (`genotypes.py` lines 5-14),
+#: RobustDARTS (`src/spaces.py` lines 80-89, its `s5`) and xautodl's GDAS (`DARTS_SPACE`) search it.
 DARTS_OPS = (
     "none",
     "max_pool_3x3",
@@ -18,6 +20,9 @@ DARTS_OPS = (
     "dil_conv_3x3",
     "dil_conv_5x5",
 )
+#: The same list with `none` commented out, as SmoothDARTS and β-DARTS (`sota/cnn/spaces.py` line 81),
+#: Λ-DARTS (`sota/cnn/spaces.py` lines 80-92) and DrNAS (`DARTS-space/genotypes.py` line 6) search it.
+DARTS_NONONE_OPS = tuple(op for op in DARTS_OPS if op != "none")
 
 S1_NORMAL: EdgeOps = (
     ("skip_connect", "dil_conv_3x3"),
@@ -64,6 +69,17 @@ def darts() -> DartsFamilySpace:
         "DARTS space: 8 ops on every edge (RobustDARTS s5, with `none`)",
         uniform(DARTS_OPS),
         SEARCH_NETWORK,
+    )
+
+
+@register_space("darts_nonone")
+def darts_nonone() -> DartsFamilySpace:
+    return DartsFamilySpace(
+        "darts_nonone",
+        "DARTS space without `none`: 7 ops on every edge (SmoothDARTS, β-DARTS, DrNAS, Λ-DARTS)",
+        uniform(DARTS_NONONE_OPS),
+        SEARCH_NETWORK,
+        variant_of="darts",
     )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -52,6 +52,9 @@ class CollapseMeasure:
 
 @dataclass(frozen=True)
 class SearchSpace(ABC):
+    #: The network family ("darts": DARTS cells, S1–S4 and the DARTS space; "nb201"), which decides the
+    #: retraining protocol and the ground-truth oracle.
+    family: ClassVar[str]
     name: str
     description: str
     #: cell type → one op list per edge, in α row and column order.
@@ -63,6 +66,15 @@ class SearchSpace(ABC):
     config_defaults: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     #: What a collapsed search looks like in this space (set by each space family).
     collapse: CollapseMeasure | None = None
+    #: The registered space this one is a variant of (`darts_nonone` of `darts`: the same benchmark, an op
+    #: list some papers' code searched instead); None: a benchmark space of its own. See `benchmark`.
+    variant_of: str | None = None
+
+    @property
+    def benchmark(self) -> str:
+        """The benchmark space this space stands for: the one a method's `paper_spaces` is keyed by, and
+        whose method `space_defaults` a variant inherits."""
+        return self.variant_of or self.name
 
     @property
     def cell_types(self) -> tuple[str, ...]:
@@ -166,6 +178,7 @@ NB201_COLLAPSE = CollapseMeasure(
 class DartsFamilySpace(SearchSpace):
     """The DARTS cell: 4 intermediate nodes, 14 edges, cell types `normal` and `reduce`."""
 
+    family: ClassVar[str] = "darts"
     steps: int = 4
     collapse: CollapseMeasure | None = DARTS_FAMILY_COLLAPSE
 
@@ -216,6 +229,7 @@ class NB201Space(SearchSpace):
     """NAS-Bench-201: 6 edges, 5 ops each, one cell type `cell`."""
 
     collapse: CollapseMeasure | None = NB201_COLLAPSE
+    family: ClassVar[str] = "nb201"
 
     def derive_from_weights(self, weights: Mapping[str, np.ndarray]) -> NB201Genotype:
         w = np.asarray(weights["cell"])
@@ -250,3 +264,8 @@ def get_space(name: str) -> SearchSpace:
 
 def list_spaces() -> list[str]:
     return SPACES.names()
+
+
+def variants(benchmark: str) -> list[str]:
+    """The registered spaces that stand for `benchmark` (itself included), in name order."""
+    return [name for name in list_spaces() if get_space(name).benchmark == benchmark]

@@ -54,7 +54,7 @@ def test_overrides_and_bad_input_are_named():
     assert (c.train.epochs, c.network["layers"], c.network["channels"], c.seed) == (5, 8, 36, 3)
     with pytest.raises(ConfigError, match="unknown section 'trian'"):
         default_eval_config(S1, "s1", "cifar10", 0, {"trian": {}})
-    with pytest.raises(ConfigError, match="no evaluation protocol for space 'nb301'"):
+    with pytest.raises(ConfigError, match="no evaluation protocol: unknown space 'nb301'"):
         default_eval_config(S1, "nb301", "cifar10", 0)
 
 

@@ -13,7 +13,7 @@ from nasbench_harness.results import load_results, write_report
 from nasbench_harness.results.plots import overview_figure
 
 #: Three methods on NB201 (one no harness registers: the overview must not need the registry), two on S3.
-NB201_METHODS = ("darts", "beta_darts", "msg_das")
+NB201_METHODS = ("darts", "beta_darts", "no_such_method")
 S3_METHODS = ("sdarts_rs", "sdarts_adv")
 
 

@@ -15,6 +15,7 @@ from nasbench_harness.spaces.fused import FusedCell
 #: The shapes the papers give (reference.md §1); a new space only gets the generic checks.
 EXPECTED_SHAPES = {
     "darts": {"normal": (14, 8), "reduce": (14, 8)},
+    "darts_nonone": {"normal": (14, 7), "reduce": (14, 7)},
     "s1": {"normal": (14, 2), "reduce": (14, 2)},
     "s2": {"normal": (14, 2), "reduce": (14, 2)},
     "s3": {"normal": (14, 3), "reduce": (14, 3)},
