@@ -55,7 +55,6 @@ DrNAS, model_search.py line 37).
 
 from __future__ import annotations
 
-import math
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import torch
@@ -185,10 +184,7 @@ _NB201: dict[str, Any] = {
 class Drnas(Method):
     Args = DrnasArgs
     args: DrnasArgs
-    space_defaults: ClassVar[dict[str, dict[str, Any]]] = {
-        "nb201": _NB201,
-        **{space: _DARTS_FAMILY for space in ("darts", "s1", "s2", "s3", "s4")},
-    }
+    family_defaults: ClassVar[dict[str, dict[str, Any]]] = {"nb201": _NB201, "darts": _DARTS_FAMILY}
 
     @classmethod
     def mixer(cls, args: BaseModel) -> Mixer:
@@ -267,12 +263,6 @@ class Drnas(Method):
         epochs = config.train.epochs
         if epochs < 2:
             raise HarnessError(f"drnas: progressive learning needs train.epochs >= 2 (two stages), got {epochs}")
-        channels = config.network.get("channels")
-        if isinstance(channels, int) and any(channels % k for k in args.ks):
-            raise HarnessError(
-                f"drnas: network.channels {channels} is not divisible by every partial-channel k in "
-                f"method_args.ks {list(args.ks)}; use a multiple of {math.lcm(*args.ks)} (DrNAS: 36)"
-            )
         first = epochs // 2
         return [
             Stage(f"k{args.ks[0]}_all_ops", first, method_args={"k": args.ks[0]}, lr_schedule="run"),

@@ -21,11 +21,14 @@ docs/methods.md ("MSG-DAS"). This implementation:
    step reach the host in one transfer (`gdas.draw_subgraphs`). τ linear 10 → 0.1 (ours, GDAS's).
 5. Genotype (ours): the space's DARTS rule on softmax(α) (NAS-Bench-201: argmax per edge). Evaluation and
    Hessian (ours): the noise-free top-1 path (argmax α), straight through softmax(α/τ), as gdas.
+6. Unsampled weights (ours, GDAS's reasoning): the paper (2021) predates PyTorch 2, whose `zero_grad()`
+   zeroed gradients in place, and builds on GDAS's single-path training; so, as gdas, `train.zero_grad:
+   zeros`: every weight once reached by a sub-graph is moved by weight decay and momentum at every step.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from pydantic import BaseModel, ConfigDict, Field, NonNegativeFloat, PositiveFloat, PositiveInt
@@ -78,6 +81,8 @@ def identity_masks(net: Supernet) -> dict[str, Tensor]:
 class MsgDas(Method):
     Args = MsgDasArgs
     args: MsgDasArgs
+    #: PyTorch < 2 `zero_grad()` semantics, as gdas (see the module docstring, item 6).
+    defaults: ClassVar[dict[str, Any]] = {"train": {"zero_grad": "zeros"}}
 
     @classmethod
     def mixer(cls, args: BaseModel) -> Mixer:
@@ -133,7 +138,7 @@ class MsgDas(Method):
     def weight_step_k(self, batch: Batch, subgraphs: list[dict[str, Any]]) -> StepFigures:
         """SGD on the mean over sub-graphs of CE + λT²·KL(teacher ‖ sub-graph); clip as `Method.weight_step`."""
         x, y = batch
-        self.w_optimizer.zero_grad(set_to_none=True)
+        self.zero_weight_grads()
         target = self.teacher(x)
         temperature = self.args.distill_temperature
         ce_total: Tensor = x.new_zeros(())
@@ -175,7 +180,7 @@ class MsgDas(Method):
             loss = loss + self.criterion(logits, y)
             acc = acc + accuracy(logits, y)
         loss = loss / len(subgraphs)
-        loss.backward(inputs=self.net.arch_parameters())
+        loss.backward(inputs=self.alpha_backward_inputs())
         self.a_optimizer.step()
         return {"valid_loss": loss.detach(), "valid_acc": (acc / len(subgraphs)).detach()}
 

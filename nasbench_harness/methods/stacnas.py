@@ -195,7 +195,7 @@ class StacNAS(Method):
         """One-level: one forward/backward on the training batch; the clip over the weights; Adam on α and
         SGD on the weights from those same gradients (search.py:60-72). `valid` is not used."""
         self.a_optimizer.zero_grad(set_to_none=True)
-        self.w_optimizer.zero_grad(set_to_none=True)
+        self.zero_weight_grads()
         loss, logits = self.forward_loss(train)
         loss.backward()
         if self.config.train.grad_clip is not None:

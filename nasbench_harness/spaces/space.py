@@ -5,7 +5,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -20,6 +20,9 @@ EdgeOps = tuple[tuple[str, ...], ...]
 
 @dataclass(frozen=True)
 class SearchSpace(ABC):
+    #: The network family ("darts": the DARTS cell network, "nb201": NAS-Bench-201's); methods key the original
+    #: code's settings for a family on it (`Method.family_defaults`), so a new space of a family gets them.
+    family: ClassVar[str]
     name: str
     description: str
     #: cell type → one op list per edge, in α row and column order.
@@ -114,6 +117,7 @@ def softmax(a: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
 class DartsFamilySpace(SearchSpace):
     """The DARTS cell: 4 intermediate nodes, 14 edges, cell types `normal` and `reduce`."""
 
+    family: ClassVar[str] = "darts"
     steps: int = 4
 
     def derive_from_weights(self, weights: Mapping[str, np.ndarray]) -> DartsGenotype:
@@ -161,6 +165,8 @@ class DartsFamilySpace(SearchSpace):
 @dataclass(frozen=True)
 class NB201Space(SearchSpace):
     """NAS-Bench-201: 6 edges, 5 ops each, one cell type `cell`."""
+
+    family: ClassVar[str] = "nb201"
 
     def derive_from_weights(self, weights: Mapping[str, np.ndarray]) -> NB201Genotype:
         w = np.asarray(weights["cell"])
