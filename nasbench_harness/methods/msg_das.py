@@ -39,7 +39,7 @@ from nasbench_harness.config import RunConfig
 from nasbench_harness.methods.base import Batch, Method, StepFigures, accuracy, register_method
 from nasbench_harness.methods.gdas import Draw, draw_subgraphs, linear_tau
 from nasbench_harness.mixing import Mixer, SampledSum
-from nasbench_harness.spaces import Supernet
+from nasbench_harness.spaces import SearchSpace, Supernet, get_space
 
 #: The op Dropblock-Identity drops, where its edge has stride 1 (a stride-2 skip is a factorized reduce).
 IDENTITY = "skip_connect"
@@ -58,6 +58,17 @@ class MsgDasArgs(BaseModel):
     distill_weight: NonNegativeFloat = 1.0
     #: Softmax temperature T of the distillation (ours: 1).
     distill_temperature: PositiveFloat = 1.0
+
+
+def k_problem(k: int, space: SearchSpace) -> str | None:
+    """Why K mutually exclusive sub-graphs cannot be drawn on `space` (an edge with fewer than K ops), or None."""
+    fewest = min(len(ops) for edges in space.edge_ops.values() for ops in edges)
+    if k <= fewest:
+        return None
+    return (
+        f"method_args.k = {k} exceeds the {fewest} candidate ops of some edge of space {space.name!r}; "
+        f"K mutually exclusive sub-graphs need k <= {fewest}"
+    )
 
 
 def identity_masks(net: Supernet) -> dict[str, Tensor]:
@@ -90,14 +101,16 @@ class MsgDas(Method):
 
     def __init__(self, net: Supernet, config: RunConfig, device: torch.device):
         super().__init__(net, config, device)
-        fewest = min(len(ops) for edges in net.space.edge_ops.values() for ops in edges)
-        if self.args.k > fewest:
-            raise ValueError(
-                f"msg_das: method_args.k = {self.args.k} exceeds the {fewest} candidate ops of some edge of space "
-                f"{config.space!r}; K mutually exclusive sub-graphs need k <= {fewest}"
-            )
+        problem = k_problem(self.args.k, net.space)
+        if problem:
+            raise ValueError(f"msg_das: {problem}")
         self.identity = identity_masks(net)
         self.tau = self.args.tau_max
+
+    @classmethod
+    def config_problems(cls, config: RunConfig) -> list[str]:
+        problem = k_problem(MsgDasArgs.model_validate(config.method_args).k, get_space(config.space))
+        return [*super().config_problems(config), *([problem] if problem else [])]
 
     def set_epoch(self, epoch: int, lr: float) -> None:
         super().set_epoch(epoch, lr)

@@ -177,7 +177,9 @@ def test_the_permutation_order_walks_the_alpha_half_once_per_epoch(synthetic) ->
     `next(valid_queue)` per step, line 223), halves of equal size (50 and 50 images, batch 16): per epoch every
     α image once, in batches of the weight batches' sizes (16, 16, 16, 2), a fresh order each epoch."""
     ds = synthetic(n=100)
-    batches = PairedBatches(ds, search_split(100, "half", 0), batch_size=16, augment=False, valid_sampling="permutation")
+    batches = PairedBatches(
+        ds, search_split(100, "half", 0), batch_size=16, augment=False, valid_sampling="permutation"
+    )
     orders = []
     for epoch in range(2):
         pairs = list(batches.epoch(epoch))
@@ -218,9 +220,7 @@ def test_the_validation_walk_is_a_running_iterator_over_the_alpha_half(synthetic
             for oy in range(2 * pad + 1)
             for ox in range(2 * pad + 1)
             for flip in (False, True)
-            if torch.equal(
-                got[i], (padded[i].flip(-1) if flip else padded[i])[:, oy : oy + size, ox : ox + size]
-            )
+            if torch.equal(got[i], (padded[i].flip(-1) if flip else padded[i])[:, oy : oy + size, ox : ox + size])
         }
         assert crops, f"image {i} of the walk is no padded crop of its image"
     assert not torch.equal(got, images)

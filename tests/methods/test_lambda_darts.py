@@ -232,4 +232,3 @@ def test_darts_family_suite_defaults_are_run_search_sh(tmp_path) -> None:
     suite.write_text(suite.read_text() + "data: {valid_sampling: darts_fresh_batch}\ntrain: {batch_size: 64}\n")
     runs = {r.space: r for r in expand_suite(load_suite(suite), suite)}
     assert (runs["s3"].train.batch_size, runs["s3"].data.valid_sampling) == (64, "darts_fresh_batch")
-

@@ -70,10 +70,10 @@ def forced(alphas: Mapping[str, torch.Tensor], op: int, tau: float) -> Draw:
     return Draw(hard, chosen)
 
 
-def gdas_two_steps(monkeypatch, zero_grad: str, kill_after_first: bool = False, keep_grads: bool = True):
+def gdas_two_steps(monkeypatch, zero_grad: str | None = None, kill_after_first: bool = False, keep_grads: bool = True):
     """Two GDAS steps on NB201: step 1 trains op 2 and takes its α step on op 3; step 2 samples op 1 (skip)
     in both. Returns the method and op 2's and op 3's weights before, after step 1 and after step 2."""
-    config = suite_config("gdas", "nb201", zero_grad=zero_grad)
+    config = suite_config("gdas", "nb201", **({} if zero_grad is None else {"zero_grad": zero_grad}))
     method = build(Gdas, config)
     plans = iter([(2, 3), (1, 1)])
 
@@ -98,7 +98,7 @@ def gdas_two_steps(monkeypatch, zero_grad: str, kill_after_first: bool = False, 
 
 
 def test_gdas_defaults_to_the_pytorch_1x_update_of_unsampled_weights(monkeypatch):
-    method, before, first, second = gdas_two_steps(monkeypatch, "zeros")
+    method, before, first, second = gdas_two_steps(monkeypatch)  # the method's default
     train = method.config.train
     assert (train.zero_grad, train.nesterov, train.weight_decay, train.momentum) == ("zeros", True, 5e-4, 0.9)
     lr, wd, m = train.lr, train.weight_decay, train.momentum
@@ -125,8 +125,8 @@ def test_gdas_with_gradients_set_to_none_steps_the_sampled_weights_only(monkeypa
 
 @pytest.mark.parametrize("keep_grads", [True, False])
 def test_which_weights_have_a_gradient_survives_a_checkpoint(monkeypatch, keep_grads):
-    *_, uninterrupted = gdas_two_steps(monkeypatch, "zeros")
-    *_, resumed = gdas_two_steps(monkeypatch, "zeros", kill_after_first=True, keep_grads=keep_grads)
+    *_, uninterrupted = gdas_two_steps(monkeypatch)
+    *_, resumed = gdas_two_steps(monkeypatch, kill_after_first=True, keep_grads=keep_grads)
     same = all(torch.equal(a, b) for op_a, op_b in zip(uninterrupted, resumed) for a, b in zip(op_a, op_b))
     assert same == keep_grads
 
