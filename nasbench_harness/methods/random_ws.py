@@ -170,7 +170,7 @@ class RandomWS(Method):
         """Per weight-decay sweep, the run with the best final validation accuracy (a run alone stands for itself)."""
         from nasbench_harness.methods.rdarts import select_best
 
-        return select_best(results)
+        return select_best(results, cls.sweep_group)
 
     def __init__(self, net: Supernet, config: RunConfig, device: torch.device):
         super().__init__(net, config, device)

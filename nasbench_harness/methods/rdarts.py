@@ -20,7 +20,7 @@ apart); the class declares the sweep (`sweep_param`, `select`), which the result
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import torch
@@ -138,8 +138,11 @@ def sweep_group(config: Mapping[str, Any]) -> str:
     return RDarts.sweep_group(config)
 
 
-def select_best(results: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
-    """Per sweep group, the run with the highest final validation accuracy; what R-DARTS reports.
+def select_best(
+    results: Iterable[Mapping[str, Any]], group_of: Callable[[Mapping[str, Any]], str] | None = None
+) -> list[Mapping[str, Any]]:
+    """Per sweep group (`group_of(config)`, default R-DARTS' `sweep_group`), the run with the highest final
+    validation accuracy; what R-DARTS reports.
 
     Each result is a mapping with `config` (a RunConfig dump: `metadata.json["config"]`, or a
     `RunConfig`) and `final` (the last epoch row: `result.json["final"]`), whose `eval_valid_acc` is
@@ -154,7 +157,7 @@ def select_best(results: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]
         accuracy = (result.get("final") or {}).get("eval_valid_acc")
         if accuracy is None:
             continue
-        group = sweep_group(config)
+        group = (group_of or sweep_group)(config)
         if group not in best or accuracy > best[group][0]:
             best[group] = (float(accuracy), result)
     return [result for _, result in best.values()]

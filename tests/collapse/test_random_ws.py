@@ -153,3 +153,26 @@ def test_the_shared_unaugmented_selection_is_an_option(tmp_path, reference_data_
     selection = json.loads((outcome.directory / "metadata.json").read_text())["method"]["selection"]
     assert result["genotype"] == selection["genotype"]
     assert result["final"]["eval_valid_acc"] == pytest.approx(selection["valid_acc"])
+
+
+def test_robustdarts_weight_decay_grid_is_a_sweep():
+    """`scripts/start_search_RandomNAS.sh` line 5 runs RandomNAS at weight decays 3e-4 · 3^i up to 2.43e-2;
+    `weight_decays` expands into one run per value, each stepping with its weight decay, and the sweep keeps the
+    run with the best final validation accuracy."""
+    from nasbench_harness.config import SuiteConfig
+    from nasbench_harness.methods.random_ws import WEIGHT_DECAY_GRID
+    from nasbench_harness.suite_expansion import expand_suite
+
+    assert WEIGHT_DECAY_GRID == (3e-4, 9e-4, 2.7e-3, 8.1e-3, 2.43e-2)
+    suite = {"name": "t", "profile": "tiny", "methods": ["random_ws"], "spaces": ["s3"], "datasets": ["cifar10"]}
+    plain = expand_suite(SuiteConfig.model_validate({**suite, "seeds": [0]}))
+    assert len(plain) == 1 and plain[0].method_args["weight_decay"] is None
+    args = {"weight_decays": list(WEIGHT_DECAY_GRID)}
+    runs = expand_suite(SuiteConfig.model_validate({**suite, "seeds": [0], "method_args": args}))
+    assert [r.method_args["weight_decay"] for r in runs] == list(WEIGHT_DECAY_GRID)
+    method = RandomWS(tiny_net("s3", mixer=RandomWS.mixer(RandomWS.Args())), runs[3], torch.device("cpu"))
+    assert method.weight_decay == 8.1e-3 and method.describe()["weight_decay"] == 8.1e-3
+    results = [{"config": r, "final": {"eval_valid_acc": acc}} for r, acc in zip(runs, [10.0, 30.0, 20.0, 5.0, 1.0])]
+    (best,) = RandomWS.select(results)
+    assert best["config"].method_args["weight_decay"] == 9e-4
+    assert len(RandomWS.select([{"config": plain[0], "final": {"eval_valid_acc": 1.0}}])) == 1
