@@ -25,13 +25,21 @@ def list_spaces_command() -> None:
 
 @list_group.command("methods")
 def list_methods_command() -> None:
-    """Search methods with their first docstring line."""
+    """Search methods with their first docstring line, then every default that departs from the method's
+    original code, with why (`Method.departures`; docs/methods.md)."""
+    import textwrap
+
     from nasbench_harness.methods import get_method_class, list_methods
 
     for name in list_methods():
         cls = get_method_class(name)
         doc = (cls.__doc__ or __import__("sys").modules[cls.__module__].__doc__ or "").strip().splitlines()
         click.echo(f"{name:<12} {doc[0] if doc else ''}")
+        for departure in cls.departures or ("none known: every default is the original code's",):
+            lines = textwrap.wrap(
+                departure, 100, initial_indent="departs: ", subsequent_indent=" " * 9, break_on_hyphens=False
+            )
+            click.echo("\n".join(" " * 13 + line for line in lines))
 
 
 @list_group.command("datasets")

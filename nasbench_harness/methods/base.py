@@ -76,6 +76,9 @@ class Method:
     packable: ClassVar[bool] = False
     #: Whether the runner keeps a state snapshot per epoch (methods that roll back need them).
     keeps_snapshots: ClassVar[bool] = False
+    #: Every default of this method that departs from its original code, each with why (`nasbench list methods`
+    #: prints them, docs/methods.md lists them); empty: none known.
+    departures: ClassVar[tuple[str, ...]] = ()
     #: Whether the method decides on the Hessian eigenvalue metric (DARTS-ES, DARTS-ADA): `metrics.eigenvalue`
     #: must not be "off" (`config_problems`); a profile that turns it off gets "fast" for it (`profile_fixes`).
     needs_eigenvalue: ClassVar[bool] = False

@@ -26,7 +26,7 @@ parser also defaults to `--perturb_alpha random` (line 56), i.e. β-DARTS on top
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import torch
 from pydantic import PositiveFloat, PositiveInt
@@ -64,6 +64,11 @@ def lambda_at(lambda_: float, epoch: int, ramp_epochs: int) -> float:
 class BetaDarts(PerturbedDarts):
     Args = BetaArgs
     args: BetaArgs
+    departures: ClassVar[tuple[str, ...]] = (
+        "DARTS family, where the public script does not run (sota/cnn/train_search.py line 213 omits the epoch "
+        "architect.py line 40 needs): the term is one mean over the edges of both cell types, and perturbation "
+        "none (that script's parser says random, line 56): β-DARTS as the paper and the NB201 script have it.",
+    )
 
     @property
     def perturbation_kind(self) -> Perturbation:

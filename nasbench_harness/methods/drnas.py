@@ -185,6 +185,14 @@ class Drnas(Method):
     Args = DrnasArgs
     args: DrnasArgs
     family_defaults: ClassVar[dict[str, dict[str, Any]]] = {"nb201": _NB201, "darts": _DARTS_FAMILY}
+    departures: ClassVar[tuple[str, ...]] = (
+        "Progressive stages of half of train.epochs each: the code fixes 25 + 25 (DARTS-space/train_search.py "
+        "line 122); runs of other lengths need a rule, and an odd count gives stage 2 the extra epoch.",
+        "reg_type kl in stage 2: the KL spans the kept ops; the code's also spans the pruned columns "
+        "(concentration 1 there).",
+        "On the darts space `none` is an op and the pools carry DARTS' non-affine BatchNorm; DrNAS' DARTS-space "
+        "code has neither (PRIMITIVES without none; model_search.py line 37 comments the BatchNorm out).",
+    )
 
     @classmethod
     def mixer(cls, args: BaseModel) -> Mixer:

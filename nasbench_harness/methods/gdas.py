@@ -181,6 +181,12 @@ def space_family(net: Supernet) -> str:
 class Gdas(Method):
     Args = GdasArgs
     args: GdasArgs
+    departures: ClassVar[tuple[str, ...]] = (
+        "eval_valid_acc and the eigenvalue use the noise-free forward (argmax α, straight through "
+        "softmax(α/τ)); xautodl's validation forward samples (GDAS.py valid_func). A deterministic figure.",
+        "DARTS family: the harness' DARTS search network, not xautodl's NASNet search network (which ends in "
+        "BN-ReLU before the pooling and has its own preprocessing ops); one network per family for every method.",
+    )
     family_defaults: ClassVar[dict[str, dict[str, Any]]] = {"nb201": NB201_DEFAULTS, "darts": DARTS_FAMILY_DEFAULTS}
 
     @classmethod

@@ -94,6 +94,11 @@ class MsgDas(Method):
     args: MsgDasArgs
     #: PyTorch < 2 `zero_grad()` semantics, as gdas (see the module docstring, item 6).
     defaults: ClassVar[dict[str, Any]] = {"train": {"zero_grad": "zeros"}}
+    departures: ClassVar[tuple[str, ...]] = (
+        "No public code: every setting is ours (K 2, τ 10 -> 0.1, identity drop 0.2, distillation weight 1 and "
+        "temperature 1, GDAS' step order and schedule; docs/methods.md). Gradients zeroed in place as PyTorch < 2, "
+        "by GDAS' reasoning.",
+    )
 
     @classmethod
     def mixer(cls, args: BaseModel) -> Mixer:

@@ -132,6 +132,11 @@ class PcDarts(Method):
     args: PcDartsArgs
     defaults: ClassVar[dict[str, Any]] = {"train": {"batch_size": 256, "lr": 0.1, "lr_min": 0.0, "arch_lr": 6e-4}}
     family_defaults: ClassVar[dict[str, dict[str, Any]]] = {"nb201": NB201_DEFAULTS}
+    departures: ClassVar[tuple[str, ...]] = (
+        "NAS-Bench-201 has no PC-DARTS code: DrNAS' NB201 partial-channel search (201-space/train_search.py) is "
+        "followed, with K = 4, PC-DARTS' proportion: that script's --k defaults to 1 (line 55) and the K behind "
+        "the published row is not stated.",
+    )
 
     @classmethod
     def mixer(cls, args: BaseModel) -> PartialChannels:

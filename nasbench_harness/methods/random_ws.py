@@ -153,6 +153,15 @@ class RandomWS(Method):
     #: pytorch-0.3.1); with `training_forward: all_ops` every weight has a gradient at every step anyway.
     defaults: ClassVar[dict[str, Any]] = {"train": {"zero_grad": "zeros"}}
     sweep_param: ClassVar[str | None] = "weight_decay"
+    departures: ClassVar[tuple[str, ...]] = (
+        "Whole epochs: RobustDARTS trains int(epochs * 25000 / batch_size) steps (random_weight_share.py lines "
+        "151-154: 19,531 at 50 epochs and batch 64, 20 short of 50 epochs of 391); the engine trains epochs.",
+        "One selection round: get_eval_arch runs max(1, int(steps / 10000)) rounds and keeps the first round's best "
+        "(random_weight_share.py lines 98-132, 166); later rounds change only the validation iterator's position.",
+        "NAS-Bench-201 has no RobustDARTS code: one uniform op per edge and the same training and selection "
+        "(ours). The published NB201 RSPS row is xautodl's RANDOM-NAS.py (each sample scored on one batch), "
+        "which this is not.",
+    )
 
     @classmethod
     def mixer(cls, args: BaseModel) -> Mixer:

@@ -25,7 +25,7 @@ import copy
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import torch
 from pydantic import NonNegativeInt, PositiveFloat, PositiveInt
@@ -111,6 +111,11 @@ class DartsEs(OrderedDarts):
 
     Args = EarlyStopArgs
     needs_eigenvalue = True
+    departures: ClassVar[tuple[str, ...]] = (
+        "The eigenvalue measurement restores BatchNorm statistics, module modes and the RNG afterwards; "
+        "RobustDARTS measures inside train() and moves the statistics. Here the metric never changes a search "
+        "(docs/collapse.md).",
+    )
 
     def __init__(self, net: Supernet, config: RunConfig, device: torch.device):
         super().__init__(net, config, device)

@@ -154,6 +154,11 @@ class StacNASArgs(BaseModel):
 @register_method("stacnas")
 class StacNAS(Method):
     Args = StacNASArgs
+    departures: ClassVar[tuple[str, ...]] = (
+        "Learning rate of each epoch: lr(e), scheduler.step() before the epoch (search.py lines 245-247) under the "
+        "README's minimum PyTorch 1.0.0; under >= 1.1 it would be lr(e + 1) (train.lr_epoch: next). The version "
+        "behind the published numbers is not stated.",
+    )
     #: run_all.py:20-28 and search.py / config.py defaults: 80 epochs per stage, batch 64, clip 3 over the
     #: weights, SGD 0.025 → 0.001, momentum 0.9, wd 3e-4 (no Nesterov); Adam 3e-4, (0.5, 0.999), wd 1e-3;
     #: the whole training set for one-level steps (no α split), plain crop+flip, no cutout.
