@@ -124,7 +124,7 @@ KILL_ARGS: dict[str, dict[str, Any]] = {
     **{name: {"order": "first"} for name in ("darts_es", "darts_ada", "rdarts_l2", "rdarts_dp")},
     "random_ws": {"eval_archs": 20, "first_pass_batches": 1, "top_k": 3, "select_every_epoch": True},
     # α and β step from the first epoch, so that the architecture state crosses the kill changing.
-    "pc_darts": {"warmup_epochs": 0},
+    "pc_darts": {"warmup_epochs": 0, "edge_normalisation": True},
 }
 #: Networks for the kill-and-resume test where the profile's 4 channels do not fit (DrNAS' k=6 then k=4).
 KILL_NETWORK: dict[str, dict[str, Any]] = {"drnas": {"channels": 12}}
