@@ -10,6 +10,7 @@ from typing import Any
 
 import yaml
 
+from nasbench_harness.check.direction import Direction, parse_direction
 from nasbench_harness.check.summary import RunSummary
 from nasbench_harness.errors import ConfigError
 
@@ -44,6 +45,8 @@ class Baseline:
     tolerance_notes: str = ""
     #: space → tolerances that differ there (e.g. S3, whose input choices are near-ties).
     space_tolerances: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: Which groups must collapse and which fixes must hold (check/direction.py).
+    direction: Direction = field(default_factory=Direction)
 
     def tolerances_for(self, space: str) -> dict[str, Any]:
         return {**self.tolerances, **self.space_tolerances.get(space, {})}
@@ -81,6 +84,7 @@ def load_baseline(path: Path) -> Baseline:
         raw.get("machine", ""),
         raw.get("tolerance_notes", ""),
         space_tolerances,
+        parse_direction(raw.get("direction"), Path(path)),
     )
 
 
@@ -113,6 +117,7 @@ def write_baseline(path: Path, summaries: dict[str, RunSummary], reason: str, pr
         "tolerance_notes": previous.tolerance_notes if previous else "",
         "tolerances": previous.tolerances if previous else DEFAULT_TOLERANCES,
         "space_tolerances": previous.space_tolerances if previous else {},
+        **({"direction": previous.direction.as_yaml()} if previous and previous.direction else {}),
         "runs": {key: {"config_hash": s.config_hash, "values": s.values} for key, s in sorted(summaries.items())},
     }
     Path(path).write_text(yaml.safe_dump(document, sort_keys=False, width=200))

@@ -22,8 +22,12 @@ from nasbench_harness.cli.app import main
 @click.option("--reason", default="", help="Why the baseline changes; required with --update.")
 @click.option("--all", "show_all", is_flag=True, help="Show passing checks too.")
 def check(results_dir: str, baseline_path: str, update: bool, reason: str, show_all: bool) -> None:
-    """Compare the collapse metrics of the runs in RESULTS_DIR with a baseline; exit 1 on regression."""
+    """Compare the collapse metrics of the runs in RESULTS_DIR with a baseline; exit 1 on regression.
+
+    A baseline with a `direction` section also checks that the runs it names collapse and that some fix
+    does not (ci/README.md)."""
     from nasbench_harness.check import compare, load_baseline, render_table, summarise_runs, write_baseline
+    from nasbench_harness.check.direction import check_direction, render_direction
 
     summaries = summarise_runs(Path(results_dir))
     path = Path(baseline_path)
@@ -32,7 +36,12 @@ def check(results_dir: str, baseline_path: str, update: bool, reason: str, show_
         write_baseline(path, summaries, reason, previous)
         click.echo(f"baseline {path} rewritten from {len(summaries)} runs: {reason}")
         return
-    rows = compare(load_baseline(path), summaries)
+    baseline = load_baseline(path)
+    rows = compare(baseline, summaries)
     click.echo(render_table(rows, show_all))
-    if any(not r.ok for r in rows):
+    direction = check_direction(baseline.direction, Path(results_dir)) if baseline.direction else []
+    if direction:
+        click.echo("\nDirection (does the regime still collapse, and does a fix still hold?):")
+        click.echo(render_direction(direction))
+    if any(not r.ok for r in rows) or any(not d.ok for d in direction):
         raise SystemExit(1)

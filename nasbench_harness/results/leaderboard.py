@@ -13,7 +13,7 @@ import pandas as pd
 
 from nasbench_harness.results.tables import comparison
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 #: Leaderboard column → comparison-table column (None: computed here).
 _SOURCES: dict[str, str | None] = {
@@ -68,6 +68,11 @@ _SOURCES: dict[str, str | None] = {
     "skip_normal_std": None,
     "skip_reduce_mean": "skip_reduce_mean",
     "skip_reduce_std": "skip_reduce_std",
+    # schema 3: the collapse verdict across the finished seeds (results/verdict.py, docs/collapse.md)
+    "n_collapsed": "n_collapsed",
+    "n_judged": "n_judged",
+    "collapse_epochs": "collapse_epochs",
+    "collapse_verdict": "collapse",
     "cost_unit": "cost_unit",
     "search_hours_mean": "search_hours_mean",
     "search_hours_total": None,
@@ -141,9 +146,19 @@ def leaderboard_display(frame: pd.DataFrame) -> pd.DataFrame:
         }
         for heading, mean, std, spec in _DISPLAY:
             shown[heading] = figure(row, mean, std, spec)
+        shown["collapse"] = row["collapse_verdict"] if isinstance(row["collapse_verdict"], str) else "-"
         shown["cost"] = row["cost_unit"] if isinstance(row["cost_unit"], str) else "-"
         rows.append(shown)
-    columns = ["method", "space", "dataset", "setting", "seeds (fin/all)", *(d[0] for d in _DISPLAY), "cost"]
+    columns = [
+        "method",
+        "space",
+        "dataset",
+        "setting",
+        "seeds (fin/all)",
+        *(d[0] for d in _DISPLAY),
+        "collapse",
+        "cost",
+    ]
     return pd.DataFrame(rows, columns=columns)
 
 

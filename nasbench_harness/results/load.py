@@ -26,6 +26,8 @@ import pandas as pd
 from nasbench_harness.config import canonical_hash
 from nasbench_harness.engine.record import lock_holder
 from nasbench_harness.errors import HarnessError
+from nasbench_harness.results.verdict import verdict
+from nasbench_harness.spaces import get_space, list_spaces
 
 try:
     import orjson
@@ -246,9 +248,19 @@ def read_run(directory: Path, root: Path) -> tuple[dict[str, Any], list[dict[str
     else:
         record["genotype"] = live[-1].get("genotype") if live else None
         record["search_seconds"] = sum(r.get("epoch_seconds") or 0.0 for r in rows)
+    record.update(_verdict_columns(live, record))
     for row, keep in zip(rows, current):
         row["current"] = keep
     return record, rows, config
+
+
+def _verdict_columns(live: list[dict[str, Any]], record: Mapping[str, Any]) -> dict[str, Any]:
+    """The run's collapse verdict (results/verdict.py) as `collapse_*` columns; none for a space no longer
+    registered or without a measure."""
+    space = str(record["space"])
+    measure = get_space(space).collapse if space in list_spaces() else None
+    found = verdict(live, measure, str(record["dataset"]), record.get("genotype")) if measure else None
+    return found.columns() if found else {}
 
 
 def _frame(records: list[dict[str, Any]]) -> pd.DataFrame:

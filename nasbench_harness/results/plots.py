@@ -21,6 +21,7 @@ from matplotlib.ticker import MaxNLocator
 
 from nasbench_harness.results import published
 from nasbench_harness.results.load import _read_json, _read_metrics
+from nasbench_harness.spaces import get_space, list_spaces
 
 #: Search dataset → the NB201 ground-truth key of the final cell's test accuracy on it.
 _NB201_TEST = {
@@ -97,11 +98,12 @@ def overview_labels(frame: pd.DataFrame) -> pd.Series:
     return label
 
 
-def overview_figure(epochs: pd.DataFrame, space: str) -> Figure:
+def overview_figure(epochs: pd.DataFrame, space: str, runs: pd.DataFrame | None = None) -> Figure:
     """Every method on `space` in one figure: the derived cell's true accuracy (NB201 ground truth of the
-    search dataset, NB301 surrogate elsewhere) and its skip count per epoch; mean over finished seeds, the
-    seeds' min–max band where there are several (a skip count has no negative spread). One legend entry
-    per method, the same style in both panels."""
+    search dataset, NB301 surrogate elsewhere), its skip count, its parameter-free op count against the
+    space's collapse threshold, and the dominant eigenvalue, per epoch; mean over finished seeds, the seeds'
+    min–max band where there are several. One legend entry per method, the same style in every panel, with
+    the collapse verdict of its seeds when `runs` (the runs table, with `collapsed`) is given."""
     frame = epochs[epochs["space"] == space]
     frame = frame.assign(_label=overview_labels(frame)) if not frame.empty else frame.assign(_label=[])
     datasets = sorted(frame["dataset"].unique()) if not frame.empty else []
@@ -111,28 +113,56 @@ def overview_figure(epochs: pd.DataFrame, space: str) -> Figure:
         )
     else:
         acc_label = f"{NB301_LABEL} (%)"
-    fig = Figure(figsize=(12.5, 4.0), layout="constrained")
-    ax_acc, ax_skip = fig.subplots(1, 2)
-    skip = skip_key(space)
+    measure = get_space(space).collapse if space in list_spaces() else None
+    cell = measure.cell if measure else skip_key(space).removeprefix("skip_")
+    verdicts = _label_verdicts(frame, runs)
+    fig = Figure(figsize=(12.5, 7.0), layout="constrained")
+    (ax_acc, ax_skip), (ax_free, ax_eig) = fig.subplots(2, 2)
+    derived = "derived cell" if cell == "cell" else f"derived {cell} cell"
+    panels = (
+        (ax_acc, None, acc_label),
+        (ax_skip, f"skip_{cell}", f"skip connections ({derived})"),
+        (ax_free, f"param_free_{cell}", f"parameter-free ops ({derived})"),
+        (ax_eig, "eigenvalue", "dominant eigenvalue of ∇²α L_valid"),
+    )
     styles = dict(zip(sorted(frame["_label"].unique()), _STYLES * 4))
     markers = dict(zip(sorted(frame["_label"].unique()), _MARKERS * 12))
-    drawn = {ax_acc: False, ax_skip: False}
+    drawn = dict.fromkeys((ax for ax, _, _ in panels), False)
     for label, rows in frame.groupby("_label", sort=True):
         color, dash = styles[label]
-        acc = accuracy_key(space, str(rows["dataset"].iloc[0]))[0]
         n = rows["run_dir"].nunique()
-        for ax, column, legend in ((ax_acc, acc, f"{label} (n={n})"), (ax_skip, skip, "_nolegend_")):
+        legend = f"{label} (n={n}{', ' + verdicts[label] if label in verdicts else ''})"
+        for ax, column, _ in panels:
+            column = column or accuracy_key(space, str(rows["dataset"].iloc[0]))[0]
             values = pd.to_numeric(rows[column], errors="coerce") if column in rows else pd.Series(dtype=float)
             data = rows.assign(_v=values).dropna(subset="_v")
             if data.empty:
-                ax.plot([], [], color=color, ls=dash, label=legend)
+                ax.plot([], [], color=color, ls=dash, label=legend if ax is ax_acc else "_nolegend_")
                 continue
             stats = data.groupby("epoch")["_v"].agg(["mean", "min", "max"])
-            ax.plot(stats.index, stats["mean"], color=color, ls=dash, marker=markers[label], ms=4, lw=1.4, label=legend)
+            ax.plot(
+                stats.index,
+                stats["mean"],
+                color=color,
+                ls=dash,
+                marker=markers[label],
+                ms=3,
+                lw=1.4,
+                label=legend if ax is ax_acc else "_nolegend_",
+            )
             drawn[ax] = True
             if n > 1:
                 ax.fill_between(stats.index, stats["min"], stats["max"], color=color, alpha=0.15)
-    for ax, ylabel in ((ax_acc, acc_label), (ax_skip, f"{skip.replace('_', ' ')} (derived cell)")):
+    if measure is not None and drawn[ax_free]:
+        ax_free.axhline(measure.min_param_free - 0.5, color="0.3", ls="--", lw=1)
+        ax_free.annotate(
+            f"collapse: ≥ {measure.min_param_free} of {measure.edges}",
+            (0.01, measure.min_param_free - 0.45),
+            xycoords=("axes fraction", "data"),
+            fontsize=7,
+            color="0.3",
+        )
+    for ax, _, ylabel in panels:
         if not drawn[ax]:  # e.g. S4: genotypes with `noise` have no NB301 value
             ax.text(0.5, 0.5, "nothing logged", ha="center", va="center", transform=ax.transAxes, color="0.4")
             ax.set_yticks([])
@@ -140,9 +170,10 @@ def overview_figure(epochs: pd.DataFrame, space: str) -> Figure:
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_ylabel(ylabel)
         ax.grid(alpha=0.3)
-    ax_skip.yaxis.set_major_locator(MaxNLocator(integer=True))
-    if drawn[ax_skip]:
-        ax_skip.set_ylim(bottom=-0.3, top=max(ax_skip.get_ylim()[1], 1.3))
+    for ax in (ax_skip, ax_free):
+        ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+        if drawn[ax]:
+            ax.set_ylim(bottom=-0.3, top=max(ax.get_ylim()[1], (measure.edges if measure else 1) + 0.3))
     handles, labels = ax_acc.get_legend_handles_labels()
     if handles:
         fig.legend(handles, labels, loc="outside right upper", fontsize=8, ncols=1 if len(labels) <= 16 else 2)
@@ -150,9 +181,24 @@ def overview_figure(epochs: pd.DataFrame, space: str) -> Figure:
     return fig
 
 
-def overview_curves(epochs: pd.DataFrame, space: str, stem: Path, pdf: bool = True) -> list[Path]:
+def _label_verdicts(frame: pd.DataFrame, runs: pd.DataFrame | None) -> dict[str, str]:
+    """Legend label → "k/n collapsed" over its runs (the runs table's `collapsed`, results/verdict.py)."""
+    if runs is None or frame.empty or "collapsed" not in runs:
+        return {}
+    collapsed = runs.set_index("run_dir")["collapsed"]
+    out = {}
+    for label, rows in frame.groupby("_label"):
+        judged = collapsed.reindex(rows["run_dir"].unique()).dropna()
+        if len(judged):
+            out[label] = f"{int(judged.astype(bool).sum())}/{len(judged)} collapsed"
+    return out
+
+
+def overview_curves(
+    epochs: pd.DataFrame, space: str, stem: Path, pdf: bool = True, runs: pd.DataFrame | None = None
+) -> list[Path]:
     """`overview_figure` saved as `stem`.png (and .pdf)."""
-    return save(overview_figure(epochs, space), stem, pdf)
+    return save(overview_figure(epochs, space, runs), stem, pdf)
 
 
 def collapse_curves(epochs: pd.DataFrame, space: str, dataset: str, stem: Path, pdf: bool = True) -> list[Path]:

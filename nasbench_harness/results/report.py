@@ -96,10 +96,12 @@ def make_overview(results: Results, image_dir: Path, pdf: bool = True) -> list[S
         image, written = None, []
         if not epochs.empty and (epochs["space"] == space).any():
             name = names("overview", space)
-            written = plots.overview_curves(epochs, space, image_dir / name, pdf)
+            written = plots.overview_curves(epochs, space, image_dir / name, pdf, runs)
             caption = (
-                f"{space}: every method's true accuracy of the derived cell (left) and its skip count (right) per "
-                "epoch; mean over finished seeds, band: min–max over seeds where several."
+                f"{space}: every method's true accuracy of the derived cell, its skip connections, its "
+                "parameter-free ops (dashed: the collapse threshold) and the dominant eigenvalue per epoch; mean "
+                "over finished seeds, band: min–max over seeds where several; the legend gives each method's "
+                "collapse verdict."
             )
             image = ReportImage(f"{image_dir.name}/{name}.png", caption)
         out.append(SpaceOverview(space, image, written, tables.overview_section(table, space)))

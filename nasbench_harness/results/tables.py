@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import html
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -19,6 +19,8 @@ import pandas as pd
 
 from nasbench_harness.results import published
 from nasbench_harness.results.load import STATUSES, status_counts, this_code
+from nasbench_harness.results.verdict import group_verdict
+from nasbench_harness.spaces import get_space, list_spaces
 
 #: What a comparison row stands for: runs that differ only in seed (and swept strength).
 GROUP = ["space", "dataset", "method", "setting"]
@@ -182,11 +184,26 @@ def comparison(runs: pd.DataFrame) -> pd.DataFrame:
             | {f: f"best_{f}" for f in figures}
         )
         table = table.merge(best, on=GROUP, how="left")
+    table = table.merge(_group_verdicts(finished), on=GROUP, how="left")
     seeds = selected.groupby(GROUP)["seed"].agg(_seed_list).rename("seeds")
     done = finished.groupby(GROUP)["seed"].agg(_seed_list).rename("seeds_finished")
     table = table.merge(seeds.reset_index(), on=GROUP, how="left").merge(done.reset_index(), on=GROUP, how="left")
     table["seeds_finished"] = table["seeds_finished"].astype(object).fillna("")
     return _add_published(table).sort_values(GROUP, ignore_index=True)
+
+
+def _group_verdicts(finished: pd.DataFrame) -> pd.DataFrame:
+    """Per group, the collapse verdict across its finished runs: `n_collapsed` of `n_judged`, the collapse
+    epochs (";"-joined) and the one-line `collapse` summary (results/verdict.py)."""
+    columns = [*GROUP, "n_collapsed", "n_judged", "collapse_epochs", "collapse"]
+    if finished.empty or "collapsed" not in finished:
+        return pd.DataFrame(columns=columns)
+    rows = []
+    for key, runs in finished.groupby(GROUP):
+        found = group_verdict(list(runs["collapsed"]), list(runs["collapse_epoch"]))
+        epochs = ";".join(str(e) for e in sorted(found.epochs))
+        rows.append([*key, found.collapsed, found.judged, epochs, found.summary()])
+    return pd.DataFrame(rows, columns=columns)
 
 
 def _flag(runs: pd.DataFrame, column: str) -> pd.Series:
@@ -387,6 +404,7 @@ def collapse_section(table: pd.DataFrame) -> Section | None:
                 "space": row["space"],
                 "dataset": row["dataset"],
                 "seeds": _seeds(row),
+                "collapse verdict": _collapse(row),
                 "skip (normal cell)": stat(row, skip, 1),
                 "skip reduce": stat(row, "skip_reduce", 1) if row["space"] != "nb201" else MISSING,
                 "final eigenvalue": stat(row, "final_eigenvalue", 3),
@@ -396,6 +414,7 @@ def collapse_section(table: pd.DataFrame) -> Section | None:
             }
         )
     notes = [
+        verdict_note(table["space"]),
         "Skip counts are those of the reported genotype (early stopping may report an earlier one).",
         "Search cost: summed epoch times per run (training and supernet evaluation, not the harness's "
         "per-epoch metrics) in device hours: GPU-h on CUDA, CPU-h otherwise (hours on that device, not "
@@ -432,6 +451,7 @@ def overview_section(table: pd.DataFrame, space: str) -> Section | None:
                 "final accuracy": stat(row, acc),
                 "published": published_value,
                 "skip": stat(row, skip, 1),
+                "collapse verdict": _collapse(row),
                 "search cost per run": _cost(row, "search_hours"),
             }
         )
@@ -450,6 +470,45 @@ _NB201_OVERVIEW = {
     "cifar100": "gt_cifar100_test",
     "imagenet16-120": "gt_ImageNet16-120_test",
 }
+
+
+def verdict_note(spaces: Iterable[str]) -> str:
+    """What the collapse verdict means for the spaces shown (each space's `CollapseMeasure`)."""
+    rules = [f"{space}: {get_space(space).collapse.describe()}" for space in sorted(set(spaces)) if _measured(space)]
+    return (
+        "Collapse verdict: a finished run collapsed when its reported cell and the cells of the two epochs before "
+        f"it are filled with parameter-free ops ({'; '.join(rules) or 'no space shown has a measure'}); the epoch is "
+        "the first of that stretch (the median over the collapsed runs). Definition: docs/collapse.md."
+    )
+
+
+def _measured(space: str) -> bool:
+    return space in list_spaces() and get_space(space).collapse is not None
+
+
+def _collapse(row: pd.Series) -> str:
+    text = row.get("collapse")
+    return text if isinstance(text, str) and text else MISSING
+
+
+def verdict_section(runs: pd.DataFrame) -> Section | None:
+    """Every finished run's collapse verdict in one line each (results/verdict.py)."""
+    if runs.empty or "collapse_verdict" not in runs:
+        return None
+    done = runs[runs["selected"] & (runs["status"] == "finished") & runs["collapse_verdict"].notna()]
+    if done.empty:
+        return None
+    done = done.assign(order=darts_order).sort_values(["space", "dataset", "method", "seed"])
+    frame = pd.DataFrame(
+        {
+            "method": [method_label(m, o) for m, o in zip(done["method"], done["order"])],
+            "space": done["space"],
+            "dataset": done["dataset"],
+            "seed": done["seed"].astype(str),
+            "verdict": done["collapse_verdict"],
+        }
+    )
+    return Section("Collapse verdict per run", frame.reset_index(drop=True), [verdict_note(done["space"])])
 
 
 def _cost(row: pd.Series, figure: str) -> str:
@@ -496,7 +555,8 @@ def sections(runs: pd.DataFrame) -> list[Section]:
         collapse_section,
     )
     found = [s for s in (b(table) for b in builders) if s is not None] if not table.empty else []
-    return [*found, published_section()]
+    per_run = verdict_section(runs)
+    return [*found, *([per_run] if per_run else []), published_section()]
 
 
 def runs_section(runs: pd.DataFrame) -> Section:

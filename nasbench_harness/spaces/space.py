@@ -19,6 +19,38 @@ EdgeOps = tuple[tuple[str, ...], ...]
 
 
 @dataclass(frozen=True)
+class CollapseMeasure:
+    """How a space tells a collapsed search from a healthy one (docs/collapse.md, "The collapse verdict").
+
+    The verdict reads the logged curves of the watched cell's derived gene: its parameter-free op count and,
+    where the space has an oracle that resolves collapse, the true accuracy of the derived cell."""
+
+    #: Cell type whose derived gene is watched (the DARTS family's normal cell; NB201's only cell).
+    cell: str
+    #: Edges in that derived gene.
+    edges: int
+    #: Parameter-free ops (skip, pooling, `none`, `noise`) from which the cell counts as filled with them.
+    min_param_free: int
+    #: Search dataset → the metrics key of the derived cell's true accuracy that decides collapse; a dataset
+    #: not listed (or an empty mapping) decides by the cell alone.
+    accuracy: Mapping[str, str] = field(default_factory=dict)
+    #: Points below the run's best accuracy so far from which the accuracy counts as fallen.
+    min_drop: float = 0.0
+    #: What the accuracy is, as the verdict names it.
+    accuracy_label: str = "ground truth"
+
+    def accuracy_key(self, dataset: str) -> str | None:
+        return self.accuracy.get(dataset)
+
+    def describe(self) -> str:
+        """The rule in words, as tables and the report state it."""
+        text = f"{self.min_param_free} of the {self.edges} edges of the {self.cell!r} cell parameter-free"
+        if self.accuracy:
+            text += f" and its {self.accuracy_label} {self.min_drop:g} points below the best the search reached"
+        return text
+
+
+@dataclass(frozen=True)
 class SearchSpace(ABC):
     #: The network family ("darts": the DARTS cell network, "nb201": NAS-Bench-201's); methods key the original
     #: code's settings for a family on it (`Method.family_defaults`), so a new space of a family gets them.
@@ -32,6 +64,8 @@ class SearchSpace(ABC):
     #: Config layers the space's original code sets (`{"train": {...}, "data": {...}}`), applied by suite
     #: expansion above the papers' defaults and below the method's.
     config_defaults: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    #: What a collapsed search looks like in this space (set by each space family).
+    collapse: CollapseMeasure | None = None
 
     @property
     def cell_types(self) -> tuple[str, ...]:
@@ -113,12 +147,31 @@ def softmax(a: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
     return e / e.sum(axis=-1, keepdims=True)
 
 
+#: RobustDARTS' collapse: normal cells dominated by parameter-free ops (skip connections above all). Six of the
+#: eight edges; no accuracy condition, since the NB301 surrogate barely resolves it (docs/collapse.md).
+DARTS_FAMILY_COLLAPSE = CollapseMeasure(cell="normal", edges=8, min_param_free=6)
+#: NAS-Bench-201's: four of six edges parameter-free and the cell's ground-truth test accuracy on the search
+#: dataset 3 points below the best the search reached.
+NB201_COLLAPSE = CollapseMeasure(
+    cell="cell",
+    edges=6,
+    min_param_free=4,
+    accuracy={
+        "cifar10": "gt_cifar10_test",
+        "cifar100": "gt_cifar100_test",
+        "imagenet16-120": "gt_ImageNet16-120_test",
+    },
+    min_drop=3.0,
+)
+
+
 @dataclass(frozen=True)
 class DartsFamilySpace(SearchSpace):
     """The DARTS cell: 4 intermediate nodes, 14 edges, cell types `normal` and `reduce`."""
 
     family: ClassVar[str] = "darts"
     steps: int = 4
+    collapse: CollapseMeasure | None = DARTS_FAMILY_COLLAPSE
 
     def derive_from_weights(self, weights: Mapping[str, np.ndarray]) -> DartsGenotype:
         genes = {t: self._parse_cell(np.asarray(weights[t]), self.edge_ops[t]) for t in ("normal", "reduce")}
@@ -167,6 +220,7 @@ class NB201Space(SearchSpace):
     """NAS-Bench-201: 6 edges, 5 ops each, one cell type `cell`."""
 
     family: ClassVar[str] = "nb201"
+    collapse: CollapseMeasure | None = NB201_COLLAPSE
 
     def derive_from_weights(self, weights: Mapping[str, np.ndarray]) -> NB201Genotype:
         w = np.asarray(weights["cell"])

@@ -26,6 +26,7 @@ PINNED = (
     "nb301_approx_mean", "nb301_approx_std",
     "best_seed", "best_eval_valid_acc", "best_c10_test", "best_nb301_approx",
     "eigenvalue_mean", "eigenvalue_std", "skip_normal_mean", "skip_normal_std", "skip_reduce_mean", "skip_reduce_std",
+    "n_collapsed", "n_judged", "collapse_epochs", "collapse_verdict",
     "cost_unit", "search_hours_mean", "search_hours_total", "wall_hours_mean",
     "published_label", "published_c10_test", "published_c100_test", "published_in16_test", "published_s_test_error",
     "retrain_n_seeds", "retrain_test_error_mean", "retrain_test_error_std", "retrain_params_mb",
@@ -34,7 +35,7 @@ PINNED = (
 
 
 def test_schema_is_pinned():
-    assert LEADERBOARD_COLUMNS == PINNED and SCHEMA_VERSION == 2
+    assert LEADERBOARD_COLUMNS == PINNED and SCHEMA_VERSION == 3
 
 
 def test_leaderboard_of_real_runs(real_tree: Path, tmp_path: Path):
