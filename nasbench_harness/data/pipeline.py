@@ -132,6 +132,8 @@ class PairedBatches:
         self._labels = labels
         self._scale, self._shift = _normaliser(ds.mean, ds.std, self.device)
         self._pixels = torch.arange(size)
+        #: The last pass of `valid_walk` ((pass, augment), window starts, labels): a walk reads a pass in order.
+        self._walk_cache: tuple[tuple[int, bool], torch.Tensor, torch.Tensor] | None = None
 
     def __len__(self) -> int:
         n, batch = len(self._train_idx), self.batch_size
@@ -199,9 +201,8 @@ class PairedBatches:
 
     def _valid_pass(self, pass_index: int, augment: bool) -> tuple[torch.Tensor, torch.Tensor]:
         """Window starts and labels of pass `pass_index` of `valid_walk`, in walk order (the last pass cached)."""
-        cached = getattr(self, "_walk_cache", None)
-        if cached is not None and cached[0] == (pass_index, augment):
-            return cached[1], cached[2]
+        if self._walk_cache is not None and self._walk_cache[0] == (pass_index, augment):
+            return self._walk_cache[1], self._walk_cache[2]
         gen = epoch_generator(self.seed, pass_index, stream=1)
         index = self._valid_idx[torch.randperm(len(self._valid_idx), generator=gen)]
         pad, side = self._pad, self._side
