@@ -190,8 +190,8 @@ class Drnas(Method):
         "line 122); runs of other lengths need a rule, and an odd count gives stage 2 the extra epoch.",
         "reg_type kl in stage 2: the KL spans the kept ops; the code's also spans the pruned columns "
         "(concentration 1 there).",
-        "On the darts space `none` is an op and the pools carry DARTS' non-affine BatchNorm; DrNAS' DARTS-space "
-        "code has neither (PRIMITIVES without none; model_search.py line 37 comments the BatchNorm out).",
+        "On the darts space `none` is an op; DrNAS' DARTS-space PRIMITIVES comments it out (genotypes.py line 6). "
+        "Its pools carry one non-affine BatchNorm (operations.py lines 10-11), as the space's do.",
     )
 
     @classmethod
