@@ -35,7 +35,11 @@ def canonical_hash(payload: Any) -> str:
 
 
 #: (section, key, default) of RunConfig keys that enter the config hash only when not at their default.
-HASHED_WHEN_SET = [("train", "precision", "fp32")]
+HASHED_WHEN_SET = [
+    ("train", "precision", "fp32"),
+    ("train", "lr_epoch", "current"),
+    ("train", "zero_grad", "to_none"),
+]
 
 
 class Strict(BaseModel):
@@ -64,6 +68,15 @@ class TrainConfig(Strict):
     clip_scope: Literal["weights", "all"] = "weights"
     #: Arithmetic of the search steps: fp32, or bf16 autocast (an option; changes results, so it is hashed).
     precision: Literal["fp32", "bf16"] = "fp32"
+    #: Which epoch's cosine rate epoch e trains at: `current`, lr(e), as `scheduler.step()` before the epoch
+    #: under PyTorch < 1.1, or after it under >= 1.1; `next`, lr(e + 1), as `scheduler.step()` before the epoch
+    #: under PyTorch >= 1.1 (the last epoch then trains at lr_min). Methods set their original's (docs/methods.md).
+    lr_epoch: Literal["current", "next"] = "current"
+    #: How the weight step clears gradients: `to_none`, `zero_grad(set_to_none=True)` (PyTorch >= 2's default):
+    #: a parameter the step's loss does not reach has no gradient and is not stepped; `zeros`, PyTorch < 2's
+    #: `zero_grad()`: zeroed in place, so a parameter that has had a gradient (in any weight or α backward)
+    #: keeps a zero one and weight decay and momentum move it every step. Differs only for sampled methods.
+    zero_grad: Literal["to_none", "zeros"] = "to_none"
 
 
 class DataConfig(Strict):

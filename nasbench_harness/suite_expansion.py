@@ -79,53 +79,102 @@ def check_names(suite: SuiteConfig, path: Path, text: str) -> None:
 
 
 def expand_suite(suite: SuiteConfig, source: str | Path = "<suite>") -> list[RunConfig]:
-    """The grid in a stable order (space, dataset, method, seed), with every layer applied."""
+    """The grid in a stable order (space, dataset, method, seed), with every layer applied.
+
+    Every run is checked against its method's constraints (`Method.config_problems`) before any run starts;
+    with a profile, a method first gets the fixes it needs to run the profile (`Method.profile_fixes`: the
+    channels of a partial-channel split, the eigenvalue of DARTS-ES/ADA) on the keys the suite leaves alone."""
     runs = []
+    profile = PROFILES.get(suite.profile or "", {})
     for space_name in suite.spaces:
         space = get_space(space_name)
         for dataset in suite.datasets:
             for method in suite.methods:
                 method_cls = get_method_class(method)
-                layers: list[Mapping[str, Any]] = [
+                below = [
                     space.config_defaults,
                     method_cls.defaults,
+                    method_cls.family_defaults.get(space.family, {}),
                     method_cls.space_defaults_for(space),
-                    PROFILES.get(suite.profile or "", {}),
+                    profile,
+                ]
+                user = [
                     _section_dict(suite),
                     _section_dict(suite.overrides.spaces.get(space_name, Sections())),
                     _section_dict(suite.overrides.methods.get(method, Sections())),
                 ]
-                merged: dict[str, Any] = {}
-                for layer in layers:
-                    merged = _merge(merged, layer)
-                network = network_for(space, merged.get("network", {}))
                 where = f"{method} on {space_name}"
-                train = _validated(TrainConfig, merged, "train", source, where)
-                data = _validated(DataConfig, merged, "data", source, where)
-                metrics = _validated(MetricsConfig, merged, "metrics", source, where)
-                try:
-                    args = method_cls.Args.model_validate(merged.get("method_args", {}))
-                except ValidationError as err:
-                    raise ConfigError(
-                        explain(err, Path(str(source)), None, method_cls.Args, f"method_args of {method}")
-                    ) from None
-                for variant in method_cls.expand_args(args):
+                variants = _variants(method_cls, space, [*below, *user], source, where)
+                if suite.profile is not None:
+                    fixes = _unset(method_cls.profile_fixes(variants[0]), user)
+                    if fixes:
+                        variants = _variants(method_cls, space, [*below, fixes, *user], source, where)
+                for config in variants:
+                    _check(method_cls, config, suite, source, where)
                     for seed in suite.seeds:
                         runs.append(
-                            RunConfig(
-                                method=method,
-                                space=space_name,
-                                dataset=dataset,
-                                seed=seed,
-                                profile=suite.profile,
-                                train=train,
-                                data=data,
-                                metrics=metrics,
-                                network=network,
-                                method_args=variant.model_dump(mode="json"),
-                            )
+                            config.model_copy(update={"dataset": dataset, "seed": seed, "profile": suite.profile})
                         )
     return runs
+
+
+def _variants(
+    method_cls: Any, space: SearchSpace, layers: list[Mapping[str, Any]], source: str | Path, where: str
+) -> list[RunConfig]:
+    """One run config per argument set the method expands into, from the layers merged in order (dataset and
+    seed are placeholders the caller replaces)."""
+    merged: dict[str, Any] = {}
+    for layer in layers:
+        merged = _merge(merged, layer)
+    network = network_for(space, merged.get("network", {}))
+    train = _validated(TrainConfig, merged, "train", source, where)
+    data = _validated(DataConfig, merged, "data", source, where)
+    metrics = _validated(MetricsConfig, merged, "metrics", source, where)
+    try:
+        args = method_cls.Args.model_validate(merged.get("method_args", {}))
+    except ValidationError as err:
+        raise ConfigError(
+            explain(err, Path(str(source)), None, method_cls.Args, f"method_args of {method_cls.name}")
+        ) from None
+    return [
+        RunConfig(
+            method=method_cls.name,
+            space=space.name,
+            dataset="",
+            seed=0,
+            train=train,
+            data=data,
+            metrics=metrics,
+            network=network,
+            method_args=variant.model_dump(mode="json"),
+        )
+        for variant in method_cls.expand_args(args)
+    ]
+
+
+def _unset(fixes: Mapping[str, Any], user: list[Mapping[str, Any]]) -> dict[str, Any]:
+    """The entries of a section layer `fixes` that no user layer (the suite's sections and overrides) sets."""
+    kept: dict[str, Any] = {}
+    for section, values in fixes.items():
+        left = {k: v for k, v in values.items() if not any(k in layer.get(section, {}) for layer in user)}
+        if left:
+            kept[section] = left
+    return kept
+
+
+def _check(method_cls: Any, config: RunConfig, suite: SuiteConfig, source: str | Path, where: str) -> None:
+    """A ConfigError naming the suite (and the method's line), the run and every problem, before any run starts."""
+    problems = method_cls.config_problems(config)
+    if not problems:
+        return
+    path = Path(str(source))
+    lines = key_lines(path.read_text()) if path.is_file() else {}
+    at = line_suffix(lines, ("methods", str(suite.methods.index(method_cls.name))))
+    profile = f" at profile {suite.profile!r}" if suite.profile else ""
+    raise ConfigError(
+        f"{path}{at}: {where}{profile} cannot run: {'; '.join(problems)}. Set it for this method under "
+        f"`overrides: {{methods: {{{method_cls.name}: ...}}}}` (or drop {method_cls.name} from this suite)."
+    )
 
 
 def network_for(space: SearchSpace, network: Mapping[str, NetworkValue]) -> dict[str, NetworkValue]:

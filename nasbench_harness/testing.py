@@ -200,6 +200,41 @@ def check_stage(name: str, space: str, stage: int = 0, **method_args: Any) -> No
     assert str(resumed.genotype()) == str(method.genotype()), where
 
 
+def check_profile(profile: str, name: str, space: str) -> None:
+    """A `profile` suite of the method on the space expands (its constraints checked, `Method.config_problems`)
+    and every stage builds at the profile's size: supernet, method, one training-mode forward of two images
+    with the method's mixing. Build time only, no search: what a suite at that profile needs to start."""
+    from nasbench_harness.config import SuiteConfig
+    from nasbench_harness.suite_expansion import expand_suite
+
+    suite = {"name": "conformance", "profile": profile, "methods": [name], "spaces": [space], "datasets": ["cifar10"]}
+    config = expand_suite(SuiteConfig.model_validate({**suite, "seeds": [0]}))[0]
+    cls = get_method_class(name)
+    assert not cls.config_problems(config), cls.config_problems(config)
+    planned = stages.plan(cls, config)
+    edge_ops, previous = None, None
+    for index in range(1 if planned is None else len(planned)):
+        run_config, search_space = config, get_space(space)
+        if planned is not None:
+            run_config = stages.stage_config(config, planned[index])
+            if index:
+                assert previous is not None
+                edge_ops = planned[index].edge_ops or previous.next_stage(planned[index]).edge_ops
+            else:
+                edge_ops = planned[index].edge_ops
+            search_space = stages.stage_space(get_space(space), edge_ops)
+        seed_all(0)
+        mixer = cls.mixer(cls.Args.model_validate(run_config.method_args))
+        net = search_space.build_supernet(num_classes=10, mixer=mixer, **run_config.network)
+        method = cls(net, run_config, torch.device("cpu"))
+        if previous is not None:
+            method.carry_over(previous)
+        with torch.no_grad():
+            logits = net(torch.randn(2, 3, 32, 32), method.mixing_weights())
+        assert logits.shape == (2, 10) and bool(torch.isfinite(logits).all()), f"{name} on {space} at {profile}"
+        previous = method
+
+
 def check_describe(method: Method) -> None:
     """`describe()` is JSON and records every hyperparameter of the method's Args with its value."""
     described = json.loads(json.dumps(method.describe()))

@@ -32,7 +32,10 @@ def list_spaces_command() -> None:
 def list_methods_command() -> None:
     """Search methods: per benchmark space with several variants (the DARTS space: `darts`, `darts_nonone`),
     the variant the method's paper searched; the labels results give it, and on which spaces; the first
-    docstring line."""
+    docstring line; then every default that departs from the method's original code, with why
+    (`Method.departures`; docs/methods.md)."""
+    import textwrap
+
     from nasbench_harness.methods import get_method_class, list_methods
     from nasbench_harness.spaces import get_space, list_spaces
     from nasbench_harness.spaces.space import variants
@@ -55,6 +58,14 @@ def list_methods_command() -> None:
         doc = (cls.__doc__ or sys.modules[cls.__module__].__doc__ or "").strip().splitlines()
         rows.append((name, *papers, shown or "-", doc[0] if doc else ""))
     _echo_columns(rows)
+    click.echo("\nDefaults that depart from each method's original code:")
+    for name in list_methods():
+        click.echo(name)
+        for departure in get_method_class(name).departures or ("none known: every default is the original code's",):
+            wrapped = textwrap.wrap(
+                departure, 100, initial_indent="  - ", subsequent_indent="    ", break_on_hyphens=False
+            )
+            click.echo("\n".join(wrapped))
 
 
 @list_group.command("datasets")

@@ -30,9 +30,11 @@ from nasbench_harness.errors import ConfigError
 Batch = tuple[torch.Tensor, torch.Tensor]
 
 
-def epoch_generator(seed: int, epoch: int) -> torch.Generator:
-    """A CPU generator for (seed, epoch); SeedSequence decorrelates neighbouring seeds and epochs."""
-    state = np.random.SeedSequence([seed, epoch]).generate_state(2, dtype=np.uint32)
+def epoch_generator(seed: int, epoch: int, stream: int = 0) -> torch.Generator:
+    """A CPU generator for (seed, epoch); SeedSequence decorrelates neighbouring seeds and epochs. `stream` > 0
+    names another sequence of the same (seed, epoch) (the validation walk), 0 the search epochs'."""
+    entropy = [seed, epoch] if stream == 0 else [seed, epoch, stream]
+    state = np.random.SeedSequence(entropy).generate_state(2, dtype=np.uint32)
     return torch.Generator().manual_seed(int(state[0]) << 32 | int(state[1]))
 
 
@@ -130,6 +132,8 @@ class PairedBatches:
         self._labels = labels
         self._scale, self._shift = _normaliser(ds.mean, ds.std, self.device)
         self._pixels = torch.arange(size)
+        #: The last pass of `valid_walk` ((pass, augment), window starts, labels): a walk reads a pass in order.
+        self._walk_cache: tuple[tuple[int, bool], torch.Tensor, torch.Tensor] | None = None
 
     def __len__(self) -> int:
         n, batch = len(self._train_idx), self.batch_size
@@ -173,6 +177,46 @@ class PairedBatches:
                 x.mul_((1.0 - rows[:, :, None] * cols[:, None, :])[:, None])
             y, n = labels[lo:hi], sizes[2 * k]
             yield (x[:n], y[:n]), (x[n:], y[n:])
+
+    def valid_batches_per_pass(self) -> int:
+        """Batches of `batch_size` in one pass over the α half, the last one smaller (a DataLoader's length)."""
+        return -(-len(self._valid_idx) // self.batch_size)
+
+    def valid_walk(self, start: int, count: int, augment: bool = True) -> list[Batch]:
+        """Batches `start`..`start + count` of an endless walk over the α half: pass after pass, each a fresh
+        permutation in batches of `batch_size` (the last of a pass smaller), every image with the train
+        transform (random crop, flip; no cutout), as a running iterator over DARTS' `valid_queue` built on
+        the training set (RobustDARTS `Helper.get_train_val_loaders`, args.py lines 144-169) that starts
+        again when exhausted. A pure function of (seed, start, count, augment): pass p draws from its own
+        generator. `augment=False`, or a pipeline built without augmentation: the images as they are."""
+        per_pass, batch, size, side = self.valid_batches_per_pass(), self.batch_size, self._size, self._side
+        out: list[Batch] = []
+        for b in range(start, start + count):
+            pass_index, k = divmod(b, per_pass)
+            starts, labels = self._valid_pass(pass_index, augment and self.augment)
+            crops = torch.index_select(self._windows, 0, starts[k * batch : (k + 1) * batch])
+            x = crops.as_strided((crops.shape[0], 3, size, size), (self._window, side * side, side, 1)).float()
+            out.append((x.mul_(self._scale).sub_(self._shift), labels[k * batch : (k + 1) * batch]))
+        return out
+
+    def _valid_pass(self, pass_index: int, augment: bool) -> tuple[torch.Tensor, torch.Tensor]:
+        """Window starts and labels of pass `pass_index` of `valid_walk`, in walk order (the last pass cached)."""
+        if self._walk_cache is not None and self._walk_cache[0] == (pass_index, augment):
+            return self._walk_cache[1], self._walk_cache[2]
+        gen = epoch_generator(self.seed, pass_index, stream=1)
+        index = self._valid_idx[torch.randperm(len(self._valid_idx), generator=gen)]
+        pad, side = self._pad, self._side
+        offset_y = torch.randint(0, 2 * pad + 1, index.shape, generator=gen)
+        offset_x = torch.randint(0, 2 * pad + 1, index.shape, generator=gen)
+        flip = torch.randint(0, 2, index.shape, generator=gen).bool()
+        if augment:
+            column = torch.where(flip, 2 * pad - offset_x, offset_x)
+            starts = (index + flip * self._count) * 3 * side * side + offset_y * side + column
+        else:  # the centred window of the padded image is the image itself
+            starts = index * 3 * side * side + pad * side + pad
+        starts, labels = starts.to(self.device), self._labels[index].to(self.device)
+        self._walk_cache = ((pass_index, augment), starts, labels)
+        return starts, labels
 
     def _valid_draws(self, gen: torch.Generator, train_sizes: list[int]) -> torch.Tensor:
         """Positions in `_valid_idx` of every architecture image of the epoch, step after step."""

@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 import nasbench_harness
-from nasbench_harness.config import RunConfig
+from nasbench_harness.config import RunConfig, TrainConfig
 from nasbench_harness.data import Dataset, PairedBatches, dataset_split, eval_batches, load_dataset
 from nasbench_harness.engine import stages
 from nasbench_harness.engine.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
@@ -34,7 +34,7 @@ from nasbench_harness.engine.fast_path import Stepper
 from nasbench_harness.engine.fast_path import plan as fast_path_plan
 from nasbench_harness.engine.record import FAILED, RunLock, RunLocked, RunRecord
 from nasbench_harness.engine.versions import current_code, git_commit, resumed_versions, stale_reason
-from nasbench_harness.errors import HarnessError
+from nasbench_harness.errors import ConfigError, HarnessError
 from nasbench_harness.methods import EpochDecision, Method, get_method_class
 from nasbench_harness.methods.base import Batch, StepFigures, accuracy_on
 from nasbench_harness.metrics import EpochState, compute_epoch_metrics
@@ -136,6 +136,13 @@ def cosine_lr(epoch: int, epochs: int, lr: float, lr_min: float) -> float:
     return lr_min + 0.5 * (lr - lr_min) * (1 + math.cos(math.pi * epoch / epochs))
 
 
+def epoch_lr(train: TrainConfig, epoch: int, epochs: int) -> float:
+    """The rate epoch `epoch` (0-based, of `epochs`) trains at: the cosine at `epoch`, or at `epoch + 1` with
+    `train.lr_epoch: next` (PyTorch >= 1.1 `scheduler.step()` called before the epoch's training)."""
+    shift = 1 if train.lr_epoch == "next" else 0
+    return cosine_lr(epoch + shift, epochs, train.lr, train.lr_min)
+
+
 _DATASETS: dict[tuple[str, str, int | None, int | None], Dataset] = {}
 
 
@@ -188,6 +195,9 @@ class SearchRun:
 
     def build(self) -> None:
         config = self.config
+        problems = self.method_cls.config_problems(config)
+        if problems:  # a suite checks this before any run starts; a config made elsewhere is checked here
+            raise ConfigError(f"{config.method} on {config.space} cannot run: {'; '.join(problems)}")
         seed_everything(config.seed)
         self.dataset = _dataset(config, self.data_dir)
         # None (not set, or reset with `split: null`): the method's protocol, else the space's, else DARTS'.
@@ -326,7 +336,12 @@ class SearchRun:
             "packing": self.packing or {"size": 1},
             "packings": self._packings(),
             "metrics": self.config.metrics.model_dump(mode="json"),
-            "lr_schedule": "cosine per epoch (CosineAnnealingLR, T_max=epochs; = xautodl's per-step update, warmup 0)",
+            "lr_schedule": "cosine per epoch (CosineAnnealingLR, T_max=epochs; = xautodl's per-step update, warmup 0); "
+            + (
+                "epoch e at lr(e + 1), PyTorch >= 1.1 scheduler.step() before the epoch (train.lr_epoch: next)"
+                if self.config.train.lr_epoch == "next"
+                else "epoch e at lr(e) (train.lr_epoch: current)"
+            ),
             "provenance": provenance,
         }
 
@@ -531,9 +546,9 @@ class SearchRun:
         config = self.method.config  # the run's, or the current stage's (its epochs and overrides)
         stage_epoch = epoch - self._stage_start()
         if self.stages is not None and self.stages[self.stage_index].lr_schedule == "run":
-            lr = cosine_lr(epoch, self._total_epochs(), config.train.lr, config.train.lr_min)
+            lr = epoch_lr(config.train, epoch, self._total_epochs())
         else:
-            lr = cosine_lr(stage_epoch, config.train.epochs, config.train.lr, config.train.lr_min)
+            lr = epoch_lr(config.train, stage_epoch, config.train.epochs)
         self.method.set_epoch(stage_epoch, lr)
         self.net.train()
         start = time.perf_counter()

@@ -8,6 +8,7 @@ Everything it needs to resume lives in `state_dict`.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
@@ -17,6 +18,7 @@ from pydantic import BaseModel, ConfigDict
 from torch import Tensor, nn
 
 from nasbench_harness.config import RunConfig, canonical_hash
+from nasbench_harness.errors import HarnessError
 from nasbench_harness.mixing import Mixer, WeightedSum
 from nasbench_harness.registry import Registry
 from nasbench_harness.spaces import Genotype, SearchSpace, Supernet, get_space
@@ -55,7 +57,10 @@ class Method:
     Args: ClassVar[type[BaseModel]] = NoArgs
     #: Config layers this method changes (e.g. {"train": {"batch_size": 256}}), above the space's.
     defaults: ClassVar[dict[str, Any]] = {}
-    #: Per space, config layers of the method's own reference code for that space, above `defaults`
+    #: Per space family (`SearchSpace.family`: "darts", "nb201"), config layers of the method's original code for
+    #: that family, above `defaults`: a space registered later in the family gets them too.
+    family_defaults: ClassVar[dict[str, dict[str, Any]]] = {}
+    #: Per space, config layers of the method's own reference code for that space, above `family_defaults`
     #: (Λ-DARTS' copy of xautodl's NB201 config differs from xautodl's).
     space_defaults: ClassVar[dict[str, dict[str, Any]]] = {}
     #: Train/valid split the method needs; None lets the space decide (one-level methods: "full").
@@ -71,6 +76,12 @@ class Method:
     packable: ClassVar[bool] = False
     #: Whether the runner keeps a state snapshot per epoch (methods that roll back need them).
     keeps_snapshots: ClassVar[bool] = False
+    #: Every default of this method that departs from its original code, each with why (`nasbench list methods`
+    #: prints them, docs/methods.md lists them); empty: none known.
+    departures: ClassVar[tuple[str, ...]] = ()
+    #: Whether the method decides on the Hessian eigenvalue metric (DARTS-ES, DARTS-ADA): `metrics.eigenvalue`
+    #: must not be "off" (`config_problems`); a profile that turns it off gets "fast" for it (`profile_fixes`).
+    needs_eigenvalue: ClassVar[bool] = False
     #: The `method_args` key a sweep varies (R-DARTS: "strength"); None: not a sweep. A sweep expands into
     #: one run per value (`expand_args`) and the results keep, per sweep group, the run `select` picks.
     sweep_param: ClassVar[str | None] = None
@@ -126,6 +137,53 @@ class Method:
         """One run per returned argument set: a method that sweeps a hyperparameter (R-DARTS) expands
         into one run per value here, and the results select among them."""
         return [args]
+
+    @classmethod
+    def config_problems(cls, config: RunConfig) -> list[str]:
+        """What keeps this method from running `config`, each with what to change; empty when it can run.
+
+        Suite expansion asks every run before any starts (`suite_expansion.expand_suite`). The base checks the
+        stage plan, that every stage's `network.channels` splits into the mixer's partial-channel groups, and
+        the eigenvalue metric for `needs_eigenvalue`; a method adds its own constraints."""
+        from nasbench_harness.engine import stages  # the engine imports the method registry
+
+        problems = []
+        if cls.needs_eigenvalue and config.metrics.eigenvalue == "off":
+            problems.append(eigenvalue_problem(cls.name))
+        try:
+            planned = stages.plan(cls, config)
+        except HarnessError as err:
+            return [*problems, str(err)]
+        configs = [config] if planned is None else [stages.stage_config(config, stage) for stage in planned]
+        for stage_config in configs:
+            channels = stage_config.network.get("channels")
+            divisor = cls.mixer(cls.Args.model_validate(stage_config.method_args)).channel_divisor
+            if isinstance(channels, int) and channels % divisor:
+                divisors = channel_divisors(cls, config)
+                problems.append(
+                    f"network.channels {channels} is not divisible by the partial-channel divisor {divisor} "
+                    f"(method_args of {cls.name}; every stage's divisors: {divisors}); use a multiple of "
+                    f"{math.lcm(*divisors)}"
+                )
+                break
+        return problems
+
+    @classmethod
+    def profile_fixes(cls, config: RunConfig) -> dict[str, Any]:
+        """The config layer a profile's run of this method needs to run at all (applied above the profile, to
+        keys the suite does not set): channels rounded up to a multiple of every stage's partial-channel
+        divisor, the fast eigenvalue where the profile turns it off and the method decides on it."""
+        fixes: dict[str, Any] = {}
+        if cls.needs_eigenvalue and config.metrics.eigenvalue == "off":
+            fixes["metrics"] = {"eigenvalue": "fast"}
+        channels = config.network.get("channels")
+        try:
+            divisor = math.lcm(*channel_divisors(cls, config))
+        except HarnessError:  # a plan that cannot be made is `config_problems`' to report
+            divisor = 1
+        if isinstance(channels, int) and channels % divisor:
+            fixes["network"] = {"channels": -(-channels // divisor) * divisor}
+        return fixes
 
     @classmethod
     def sweep_group(cls, config: Mapping[str, Any]) -> str:
@@ -219,7 +277,7 @@ class Method:
         optimiser does not zero it), and the clip measures the norm over weights and α together; only the
         weights step, and the next α step starts from a zeroed gradient. `weights`: the mixing to train
         with (a sampling method's draw), None: `mixing_weights()`."""
-        self.w_optimizer.zero_grad(set_to_none=True)
+        self.zero_weight_grads()
         loss, logits = self.forward_loss(batch, weights)
         params = self.net.weight_parameters()
         clipped = params
@@ -232,12 +290,30 @@ class Method:
         return {"train_loss": loss.detach(), "train_acc": accuracy(logits, batch[1])}
 
     def first_order_alpha_step(self, batch: Batch, weights: MixingWeights | None = None) -> StepFigures:
-        """Adam on α with the validation-loss gradient at the current weights (weight grads skipped)."""
+        """Adam on α with the validation-loss gradient at the current weights (weight grads skipped, but for
+        `train.zero_grad: zeros` the weights this loss reaches first get a gradient: `alpha_backward_inputs`)."""
         self.a_optimizer.zero_grad(set_to_none=True)
         loss, logits = self.forward_loss(batch, weights)
-        loss.backward(inputs=self.arch_parameters())
+        loss.backward(inputs=self.alpha_backward_inputs())
         self.a_optimizer.step()
         return {"valid_loss": loss.detach(), "valid_acc": accuracy(logits, batch[1])}
+
+    def zero_weight_grads(self) -> None:
+        """Clear the weight gradients before a weight step, as `train.zero_grad` says: to None (PyTorch >= 2), or
+        zeroed in place (PyTorch < 2's `optimizer.zero_grad()`), so that SGD's weight decay and momentum keep
+        moving every parameter that once had a gradient, sampled in this step or not."""
+        self.w_optimizer.zero_grad(set_to_none=self.config.train.zero_grad == "to_none")
+
+    def alpha_backward_inputs(self) -> list[Tensor]:
+        """What an α step's backward fills: α (and the method's own architecture parameters); with
+        `train.zero_grad: zeros` also every weight without a gradient yet. The originals' α backward
+        (`arch_loss.backward()`, xautodl GDAS.py line 68) fills the gradient of every weight the α loss
+        reaches; under PyTorch < 2 that gradient then stays, zeroed, so the weight is stepped from then on.
+        The values do not matter (the next weight step zeroes them first), only that the gradient exists;
+        weights that have one are left out, so once all have, the α step costs what it did."""
+        if self.config.train.zero_grad == "to_none":
+            return self.arch_parameters()
+        return self.arch_parameters() + [p for p in self.net.weight_parameters() if p.grad is None]
 
     def on_epoch_end(self, epoch: int, row: Mapping[str, Any]) -> EpochDecision:
         return CONTINUE
@@ -265,12 +341,15 @@ class Method:
         """Optimiser states, the method's own architecture parameters (α is in the supernet's state), and
         the architecture gradients: with `clip_scope: all` the next clip norm includes them."""
         grads = [None if a.grad is None else a.grad.detach().clone() for a in self.arch_parameters()]
-        return {
+        state = {
             "w_optimizer": self.w_optimizer.state_dict(),
             "a_optimizer": self.a_optimizer.state_dict(),
             "alpha_grads": grads,
             "extra_arch": {name: p.detach().clone() for name, p in self.extra_arch.items()},
         }
+        if self.config.train.zero_grad == "zeros":  # which weights have a (zeroed) gradient the next step keeps
+            state["weight_grads_kept"] = [p.grad is not None for p in self.net.weight_parameters()]
+        return state
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         saved = state.get("extra_arch", {})
@@ -286,6 +365,10 @@ class Method:
                 p.copy_(saved[name])
         for param, grad in zip(self.arch_parameters(), state["alpha_grads"]):
             param.grad = None if grad is None else grad.to(param.device).clone()
+        kept = state.get("weight_grads_kept")
+        if kept is not None:
+            for param, has_grad in zip(self.net.weight_parameters(), kept):
+                param.grad = torch.zeros_like(param) if has_grad else None
 
     def describe(self) -> dict[str, Any]:
         """Result-changing choices for the run metadata, with how results label the run: the space the
@@ -294,6 +377,10 @@ class Method:
         return {
             "method": self.name,
             "args": self.args.model_dump(mode="json"),
+            "zero_grad": "zeroed in place (PyTorch < 2): every parameter that once had a gradient is stepped"
+            if self.config.train.zero_grad == "zeros"
+            else "set to None: only parameters the step's loss reaches are stepped",
+            "lr_epoch": self.config.train.lr_epoch,
             "paper_space": self.paper_space(space),
             "off_paper_space": self.off_paper_space(space),
             "official": self.official,
@@ -313,6 +400,22 @@ class Method:
         """Called on a new stage's fresh method with the finished stage's, once, at the transition (never on
         resume: the checkpoint then holds this stage's state). DrNAS copies and widens the trained weights
         and carries α here; default: nothing, the stage starts fresh."""
+
+
+def channel_divisors(cls: type[Method], config: RunConfig) -> list[int]:
+    """The partial-channel divisor of each stage of `cls`'s run of `config` (one entry for a single stage)."""
+    from nasbench_harness.engine import stages
+
+    planned = stages.plan(cls, config)
+    configs = [config] if planned is None else [stages.stage_config(config, stage) for stage in planned]
+    return [cls.mixer(cls.Args.model_validate(c.method_args)).channel_divisor for c in configs]
+
+
+def eigenvalue_problem(name: str) -> str:
+    return (
+        f"method {name!r} decides on the Hessian eigenvalue, but metrics.eigenvalue is 'off' in this run; set "
+        "`metrics: {eigenvalue: exact}` (RobustDARTS-compatible) or `fast` in the suite"
+    )
 
 
 def accuracy(logits: Tensor, labels: Tensor) -> Tensor:

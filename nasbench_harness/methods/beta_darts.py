@@ -10,7 +10,10 @@ From its code (github:Sunshine-Ye/Beta-DARTS at f307704), built on SmoothDARTS' 
   epoch count: 0 → 49.5 over the NB201 script's 100 epochs. `ramp_epochs: null` scales the ramp to the
   run's epochs instead (an option, not the code).
 - Everything else is SmoothDARTS' search with `--perturb_alpha none` (the NB201 script's default, line 54):
-  first-order α step first, then the weight step at softmax(α), see `methods/sdarts.py`.
+  first-order α step first, then the weight step at softmax(α), see `methods/sdarts.py`. That includes the
+  learning rate of each epoch: `scheduler.step()` before the epoch (nasbench201/train_search.py lines 160-162)
+  under PyTorch >= 1.1 (the script imports `torch.utils.tensorboard`, line 26), so epoch e trains at lr(e + 1)
+  (`train.lr_epoch: next`, inherited from sdarts).
 
 On the DARTS family the public code cannot run as published: `sota/cnn/train_search.py` line 213 calls
 `architect.step` without the `epoch` argument that architect.py line 40 requires, and α there is a list of
@@ -64,6 +67,11 @@ class BetaDarts(PerturbedDarts):
     #: β-DARTS' DARTS space (`s5`, its script's default `--search_space`, train_search.py line 55) has `none`
     #: commented out: sota/cnn/spaces.py line 81.
     paper_spaces: ClassVar[Mapping[str, str | None]] = {"darts": "darts_nonone"}
+    departures: ClassVar[tuple[str, ...]] = (
+        "DARTS family, where the public script does not run (sota/cnn/train_search.py line 213 omits the epoch "
+        "architect.py line 40 needs): the term is one mean over the edges of both cell types, and perturbation "
+        "none (that script's parser says random, line 56): β-DARTS as the paper and the NB201 script have it.",
+    )
 
     @property
     def perturbation_kind(self) -> Perturbation:

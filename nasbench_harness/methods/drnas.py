@@ -58,7 +58,6 @@ layer stack.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
@@ -189,12 +188,17 @@ _NB201: dict[str, Any] = {
 class Drnas(Method):
     Args = DrnasArgs
     args: DrnasArgs
-    space_defaults: ClassVar[dict[str, dict[str, Any]]] = {
-        "nb201": _NB201,
-        **{space: _DARTS_FAMILY for space in ("darts", "s1", "s2", "s3", "s4")},
-    }
     #: DrNAS' DARTS-space PRIMITIVES has `none` commented out: DARTS-space/genotypes.py line 6.
     paper_spaces: ClassVar[Mapping[str, str | None]] = {"darts": "darts_nonone"}
+    family_defaults: ClassVar[dict[str, dict[str, Any]]] = {"nb201": _NB201, "darts": _DARTS_FAMILY}
+    departures: ClassVar[tuple[str, ...]] = (
+        "Progressive stages of half of train.epochs each: the code fixes 25 + 25 (DARTS-space/train_search.py "
+        "line 122); runs of other lengths need a rule, and an odd count gives stage 2 the extra epoch.",
+        "reg_type kl in stage 2: the KL spans the kept ops; the code's also spans the pruned columns "
+        "(concentration 1 there).",
+        "On the darts space `none` is an op; DrNAS' DARTS-space PRIMITIVES comments it out (genotypes.py line 6). "
+        "Its pools carry one non-affine BatchNorm (operations.py lines 10-11), as the space's do.",
+    )
 
     @classmethod
     def mixer(cls, args: BaseModel) -> Mixer:
@@ -273,12 +277,6 @@ class Drnas(Method):
         epochs = config.train.epochs
         if epochs < 2:
             raise HarnessError(f"drnas: progressive learning needs train.epochs >= 2 (two stages), got {epochs}")
-        channels = config.network.get("channels")
-        if isinstance(channels, int) and any(channels % k for k in args.ks):
-            raise HarnessError(
-                f"drnas: network.channels {channels} is not divisible by every partial-channel k in "
-                f"method_args.ks {list(args.ks)}; use a multiple of {math.lcm(*args.ks)} (DrNAS: 36)"
-            )
         first = epochs // 2
         return [
             Stage(f"k{args.ks[0]}_all_ops", first, method_args={"k": args.ks[0]}, lr_schedule="run"),

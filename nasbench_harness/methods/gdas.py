@@ -13,6 +13,10 @@ From xautodl (github:D-X-Y/AutoDL-Projects; `xautodl/models/cell_searchs/search_
 3. A step: weights first (SGD on L_train of a fresh sample; the loss also reaches α and the clip of 5
    covers `network.parameters()`, α included), then α (Adam on L_valid of another sample)
    (GDAS.py lines 49-69); τ = τ_max − (τ_max − τ_min)·epoch/(epochs − 1) per epoch (lines 237-239).
+   Under the PyTorch 1.x the code ran on, `w_optimizer.zero_grad()` (line 50) zeroes the gradients in place:
+   a weight that has once had a gradient (from the weight step or from the α step's `arch_loss.backward()`,
+   line 68) keeps a zero one, so SGD's weight decay, momentum and Nesterov term move it at every step, its op
+   sampled or not (`train.zero_grad: zeros`, the default; `to_none` steps the sampled ops' weights only).
 4. Genotype: NAS-Bench-201 argmax α per edge (search_model_gdas.py lines 101-112); DARTS family, per
    node, the 2 strongest (op, input) pairs over all non-`none` ops of all inputs by softmax(α), so both
    may come from one input (nasnet lines 128-161).
@@ -45,8 +49,19 @@ from nasbench_harness.spaces import Genotype, Supernet
 from nasbench_harness.spaces.genotype import DartsGenotype
 from nasbench_harness.spaces.space import DartsFamilySpace, softmax
 
-#: xautodl's GDAS search configs, the same for every space family (GDAS.py reads one of them).
-_TRAIN = {"epochs": 250, "lr": 0.025, "lr_min": 0.001, "weight_decay": 5e-4, "momentum": 0.9, "nesterov": True}
+#: xautodl's GDAS search configs, the same for every space family (GDAS.py reads one of them). `zero_grad: zeros`:
+#: GDAS.py line 50 `w_optimizer.zero_grad()` under the PyTorch 1.x xautodl needs (README line 94: >= 1.5) zeroes
+#: gradients in place, so every weight that was once sampled (in a weight or an α step: line 68's backward fills
+#: the gradient of every weight the α loss reaches) is moved by weight decay and momentum at every step.
+_TRAIN = {
+    "epochs": 250,
+    "lr": 0.025,
+    "lr_min": 0.001,
+    "weight_decay": 5e-4,
+    "momentum": 0.9,
+    "nesterov": True,
+    "zero_grad": "zeros",
+}
 _ARCH = {"arch_lr": 3e-4, "arch_betas": (0.5, 0.999), "arch_weight_decay": 1e-3, "grad_clip": 5.0, "clip_scope": "all"}
 #: DARTS family: configs/search-opts/GDAS-NASNet-CIFAR.config (batch 256) and search-archs/GDAS-NASNet-CIFAR.config
 #: (C = 16, N = 2: 6 cells, reductions at cells 2 and 4).
@@ -166,10 +181,13 @@ def space_family(net: Supernet) -> str:
 class Gdas(Method):
     Args = GdasArgs
     args: GdasArgs
-    space_defaults: ClassVar[dict[str, dict[str, Any]]] = {
-        "nb201": NB201_DEFAULTS,
-        **{name: DARTS_FAMILY_DEFAULTS for name in ("darts", "s1", "s2", "s3", "s4")},
-    }
+    departures: ClassVar[tuple[str, ...]] = (
+        "eval_valid_acc and the eigenvalue use the noise-free forward (argmax α, straight through "
+        "softmax(α/τ)); xautodl's validation forward samples (GDAS.py valid_func). A deterministic figure.",
+        "DARTS family: the harness' DARTS search network, not xautodl's NASNet search network (which ends in "
+        "BN-ReLU before the pooling and has its own preprocessing ops); one network per family for every method.",
+    )
+    family_defaults: ClassVar[dict[str, dict[str, Any]]] = {"nb201": NB201_DEFAULTS, "darts": DARTS_FAMILY_DEFAULTS}
 
     @classmethod
     def mixer(cls, args: BaseModel) -> Mixer:

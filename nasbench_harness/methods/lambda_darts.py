@@ -38,9 +38,9 @@ Kind = Literal["corr", "signcorr"]
 #: Per space family, the reference scripts' values of λ and ε₀, with their source.
 FAMILY_DEFAULTS: dict[str, dict[str, Any]] = {
     "darts": {
-        "lambda_": 0.125,
-        "epsilon_0": 1e-4,
-        "source": "sota/cnn/train_search.py lines 60-61 (parser defaults)",
+        "lambda_": 0.25,
+        "epsilon_0": 1e-3,
+        "source": "run_search.sh lines 6-8, 13 (the repository's one DARTS-family search script)",
     },
     "nb201": {
         "lambda_": 0.25,
@@ -116,12 +116,15 @@ class LambdaDarts(OrderedDarts):
 
     Args = LambdaArgs
     args: LambdaArgs
-    #: Λ-DARTS' own NB201 search config (NAS-Bench201/configs/nas-benchmark/algos/DARTS.config):
-    #: 100 epochs, weight decay 3e-4, no Nesterov, where xautodl's current config has 50, 5e-4, Nesterov.
-    space_defaults: ClassVar[dict[str, dict[str, Any]]] = {
-        # α lr 1e-4: NAS-Bench201/scripts-search/algos/DARTS-V1.sh line 43 (DARTS family: train.arch_lr 3e-4,
-        # sota/cnn/train_search.py line 52).
-        "nb201": {"train": {"epochs": 100, "weight_decay": 3e-4, "nesterov": False, "arch_lr": 1e-4}}
+    family_defaults: ClassVar[dict[str, dict[str, Any]]] = {
+        # run_search.sh line 13 (batch 96; its λ and ε₀ are FAMILY_DEFAULTS["darts"]); the α batches walk once
+        # per epoch through the α half: `valid_queue = iter(valid_queue)` per epoch, `next(valid_queue)` per
+        # step (sota/cnn/train_search.py lines 213, 223), halves of equal size: `valid_sampling: permutation`.
+        "darts": {"train": {"batch_size": 96}, "data": {"valid_sampling": "permutation"}},
+        # Λ-DARTS' own NB201 search config (NAS-Bench201/configs/nas-benchmark/algos/DARTS.config): 100 epochs,
+        # weight decay 3e-4, no Nesterov, where xautodl's current config has 50, 5e-4, Nesterov; α lr 1e-4:
+        # NAS-Bench201/scripts-search/algos/DARTS-V1.sh line 43 (DARTS family: 3e-4, run_search.sh line 9).
+        "nb201": {"train": {"epochs": 100, "weight_decay": 3e-4, "nesterov": False, "arch_lr": 1e-4}},
     }
     #: Λ-DARTS' DARTS space (`s5`) has `none` commented out: sota/cnn/spaces.py lines 80-92.
     paper_spaces: ClassVar[Mapping[str, str | None]] = {"darts": "darts_nonone"}
@@ -147,7 +150,7 @@ class LambdaDarts(OrderedDarts):
     def weight_step(self, batch: Batch) -> StepFigures:
         """SGD on the weights with the Λ-DARTS term added to their gradient, then the clip (as the base)."""
         net = self.net
-        self.w_optimizer.zero_grad(set_to_none=True)
+        self.zero_weight_grads()
         weights = net.weight_parameters()
         clip_all = self.config.train.clip_scope == "all"
         alphas = net.arch_parameters() if clip_all else []

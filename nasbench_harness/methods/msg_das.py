@@ -21,6 +21,9 @@ docs/methods.md ("MSG-DAS"). This implementation:
    step reach the host in one transfer (`gdas.draw_subgraphs`). τ linear 10 → 0.1 (ours, GDAS's).
 5. Genotype (ours): the space's DARTS rule on softmax(α) (NAS-Bench-201: argmax per edge). Evaluation and
    Hessian (ours): the noise-free top-1 path (argmax α), straight through softmax(α/τ), as gdas.
+6. Unsampled weights (ours, GDAS's reasoning): the paper (2021) predates PyTorch 2, whose `zero_grad()`
+   zeroed gradients in place, and builds on GDAS's single-path training; so, as gdas, `train.zero_grad:
+   zeros`: every weight once reached by a sub-graph is moved by weight decay and momentum at every step.
 """
 
 from __future__ import annotations
@@ -37,7 +40,7 @@ from nasbench_harness.config import RunConfig
 from nasbench_harness.methods.base import Batch, Method, StepFigures, accuracy, register_method
 from nasbench_harness.methods.gdas import Draw, draw_subgraphs, linear_tau
 from nasbench_harness.mixing import Mixer, SampledSum
-from nasbench_harness.spaces import Supernet
+from nasbench_harness.spaces import SearchSpace, Supernet, get_space
 
 #: The op Dropblock-Identity drops, where its edge has stride 1 (a stride-2 skip is a factorized reduce).
 IDENTITY = "skip_connect"
@@ -56,6 +59,17 @@ class MsgDasArgs(BaseModel):
     distill_weight: NonNegativeFloat = 1.0
     #: Softmax temperature T of the distillation (ours: 1).
     distill_temperature: PositiveFloat = 1.0
+
+
+def k_problem(k: int, space: SearchSpace) -> str | None:
+    """Why K mutually exclusive sub-graphs cannot be drawn on `space` (an edge with fewer than K ops), or None."""
+    fewest = min(len(ops) for edges in space.edge_ops.values() for ops in edges)
+    if k <= fewest:
+        return None
+    return (
+        f"method_args.k = {k} exceeds the {fewest} candidate ops of some edge of space {space.name!r}; "
+        f"K mutually exclusive sub-graphs need k <= {fewest}"
+    )
 
 
 def identity_masks(net: Supernet) -> dict[str, Tensor]:
@@ -83,6 +97,13 @@ class MsgDas(Method):
     official: ClassVar[bool] = False
     #: Which DARTS-space variant the paper searched is not known here (abstract only): no run is marked.
     paper_spaces: ClassVar[Mapping[str, str | None]] = {"darts": None}
+    #: PyTorch < 2 `zero_grad()` semantics, as gdas (see the module docstring, item 6).
+    defaults: ClassVar[dict[str, Any]] = {"train": {"zero_grad": "zeros"}}
+    departures: ClassVar[tuple[str, ...]] = (
+        "No public code: every setting is ours (K 2, τ 10 -> 0.1, identity drop 0.2, distillation weight 1 and "
+        "temperature 1, GDAS' step order and schedule; docs/methods.md). Gradients zeroed in place as PyTorch < 2, "
+        "by GDAS' reasoning.",
+    )
 
     @classmethod
     def mixer(cls, args: BaseModel) -> Mixer:
@@ -90,14 +111,16 @@ class MsgDas(Method):
 
     def __init__(self, net: Supernet, config: RunConfig, device: torch.device):
         super().__init__(net, config, device)
-        fewest = min(len(ops) for edges in net.space.edge_ops.values() for ops in edges)
-        if self.args.k > fewest:
-            raise ValueError(
-                f"msg_das: method_args.k = {self.args.k} exceeds the {fewest} candidate ops of some edge of space "
-                f"{config.space!r}; K mutually exclusive sub-graphs need k <= {fewest}"
-            )
+        problem = k_problem(self.args.k, net.space)
+        if problem:
+            raise ValueError(f"msg_das: {problem}")
         self.identity = identity_masks(net)
         self.tau = self.args.tau_max
+
+    @classmethod
+    def config_problems(cls, config: RunConfig) -> list[str]:
+        problem = k_problem(MsgDasArgs.model_validate(config.method_args).k, get_space(config.space))
+        return [*super().config_problems(config), *([problem] if problem else [])]
 
     def set_epoch(self, epoch: int, lr: float) -> None:
         super().set_epoch(epoch, lr)
@@ -138,7 +161,7 @@ class MsgDas(Method):
     def weight_step_k(self, batch: Batch, subgraphs: list[dict[str, Any]]) -> StepFigures:
         """SGD on the mean over sub-graphs of CE + λT²·KL(teacher ‖ sub-graph); clip as `Method.weight_step`."""
         x, y = batch
-        self.w_optimizer.zero_grad(set_to_none=True)
+        self.zero_weight_grads()
         target = self.teacher(x)
         temperature = self.args.distill_temperature
         ce_total: Tensor = x.new_zeros(())
@@ -180,7 +203,7 @@ class MsgDas(Method):
             loss = loss + self.criterion(logits, y)
             acc = acc + accuracy(logits, y)
         loss = loss / len(subgraphs)
-        loss.backward(inputs=self.net.arch_parameters())
+        loss.backward(inputs=self.alpha_backward_inputs())
         self.a_optimizer.step()
         return {"valid_loss": loss.detach(), "valid_acc": (acc / len(subgraphs)).detach()}
 

@@ -19,13 +19,24 @@ From its code (github:yuhuixu1993/PC-DARTS at b74702f; `model_search.py`, `train
    betas (0.5, 0.999), weight decay 3e-4, clip 5, 50 epochs, half of the training set for α, a fresh random
    α batch each step (`next(iter(valid_queue))`, line 147).
 
+The learning rate: `scheduler.step()` before each epoch (train_search.py lines 112-114) under the PyTorch
+0.3.1 the main branch was written for (README line 76: "python2 with pytorch(3.0.1)"; the code needs
+PyTorch <= 0.4: `loss.data[0]`, line 168, and `.cuda(async=True)`, line 144), whose scheduler constructor
+leaves `last_epoch` at -1, so epoch e trains at lr(e) (`train.lr_epoch: current`); the README's
+`V100_python1.0` branch under PyTorch >= 1.1 would train at lr(e + 1) and the last epoch at 0 (`next`).
+
 NAS-Bench-201 has no PC-DARTS code (not in PC-DARTS, nor in xautodl). Its published NB201 row
-(93.41 / 67.48 / 41.31) is the DrNAS paper's (xiangning-chen/DrNAS README.MD), whose 201-space code offers
-partial channels (`search_cells.py` NAS201SearchCell_PartialChannel, `--k`) but neither β nor the warm-up;
-which settings produced the row is not published. Here NB201 gets the same method (K = 4, β over each node's
-incoming edges, warm-up 15, PC-DARTS' batch and learning rates) on the space's protocol (xautodl's split,
-α images, weight decay, Nesterov and clip scope); on NB201 every edge is kept, so β does not change the
-genotype there.
+(93.41 / 67.48 / 41.31) is the DrNAS paper's (xiangning-chen/DrNAS README.MD), from DrNAS' NB201 search
+script with partial channels (`201-space/train_search.py --method darts --k K`: `TinyNetwork` with
+`NAS201SearchCell_PartialChannel`, search_model.py line 8, search_cells.py lines 134-177). That script is the
+specification on NB201 (`NB201_DEFAULTS`, at f2caa4d): batch 64, lr 0.025 → 0.001, momentum 0.9, weight decay
+3e-4, no Nesterov, 100 epochs (lines 34-41), α Adam lr 3e-4, weight decay 1e-3 (lines 51-52, its `l2`
+regulariser), half of the CIFAR training set for α with a fresh random α batch each step (lines 49, 178-190,
+260), α first (line 265), no warm-up (`# if epoch >= 15:`, line 264), no edge normalisation β (the cell has
+none), BatchNorm with running statistics (search_model.py line 18), α's gradient zeroed before the weight
+step (lines 266-267) and the clip over `model.parameters()`, α included (line 273: `clip_scope: all` with
+`zero_arch_grads`), `scheduler.step()` after the epoch (line 237: lr(e)). K = 4, PC-DARTS' own proportion
+(the script's `--k` defaults to 1, line 55). On NB201 every edge is kept, so β would not change the genotype.
 
 The eigenvalue metric differentiates with respect to α only, through this method's mixing (β held fixed).
 """
@@ -54,6 +65,28 @@ class PcDartsArgs(BaseModel):
     warmup_epochs: NonNegativeInt = 15
     #: Edge normalisation β; False is the paper's ablation "partial channels only".
     edge_normalisation: bool = True
+    #: Zero α's gradient before the weight step (DrNAS' NB201 loop, 201-space/train_search.py lines 266-267), so
+    #: with `train.clip_scope: all` the clip norm counts α's training-loss gradient only.
+    zero_arch_grads: bool = False
+
+
+#: DrNAS' NB201 partial-channel search (201-space/train_search.py at f2caa4d; see the module docstring).
+NB201_DEFAULTS: dict[str, Any] = {
+    "train": {
+        "epochs": 100,
+        "batch_size": 64,
+        "lr": 0.025,
+        "lr_min": 0.001,
+        "weight_decay": 3e-4,
+        "nesterov": False,
+        "arch_lr": 3e-4,
+        "arch_weight_decay": 1e-3,
+        "clip_scope": "all",
+    },
+    "data": {"split": "half", "valid_sampling": "darts_fresh_batch"},
+    "network": {"track_running_stats": True},
+    "method_args": {"warmup_epochs": 0, "edge_normalisation": False, "zero_arch_grads": True},
+}
 
 
 class EdgeNormalisedChannels(PartialChannels):
@@ -98,6 +131,12 @@ class PcDarts(Method):
     Args = PcDartsArgs
     args: PcDartsArgs
     defaults: ClassVar[dict[str, Any]] = {"train": {"batch_size": 256, "lr": 0.1, "lr_min": 0.0, "arch_lr": 6e-4}}
+    family_defaults: ClassVar[dict[str, dict[str, Any]]] = {"nb201": NB201_DEFAULTS}
+    departures: ClassVar[tuple[str, ...]] = (
+        "NAS-Bench-201 has no PC-DARTS code: DrNAS' NB201 partial-channel search (201-space/train_search.py) is "
+        "followed, with K = 4, PC-DARTS' proportion: that script's --k defaults to 1 (line 55) and the K behind "
+        "the published row is not stated.",
+    )
 
     @classmethod
     def mixer(cls, args: BaseModel) -> PartialChannels:
@@ -139,6 +178,12 @@ class PcDarts(Method):
     def step_order(self) -> str:
         return self.config.train.step_order or "alpha_first"
 
+    def weight_step(self, batch: Batch, weights: Any = None) -> StepFigures:
+        if self.args.zero_arch_grads:
+            for p in self.arch_parameters():
+                p.grad = None
+        return super().weight_step(batch, weights)
+
     def step(self, train: Batch, valid: Batch) -> StepFigures:
         if not self.arch_trained(self.epoch):
             return self.weight_step(train)
@@ -170,5 +215,8 @@ class PcDarts(Method):
             "beta_init": "1e-3 * N(0, 1) per edge, drawn after the supernet's α",
             "genotype_rule": "DARTS' rule on softmax(α) * edge weight" if self.args.edge_normalisation else "DARTS'",
             "eigenvalue": "Hessian with respect to α only, through this method's mixing (β fixed)",
-            "source": "github:yuhuixu1993/PC-DARTS b74702f model_search.py, train_search.py",
+            "arch_grads_in_weight_step": "zeroed first (DrNAS' NB201 loop)" if self.args.zero_arch_grads else "kept",
+            "source": "github:yuhuixu1993/PC-DARTS b74702f model_search.py, train_search.py"
+            if isinstance(self.net.space, DartsFamilySpace)
+            else "DrNAS' NB201 partial-channel search, github:xiangning-chen/DrNAS f2caa4d 201-space/train_search.py",
         }

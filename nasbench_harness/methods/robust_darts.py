@@ -25,14 +25,14 @@ import copy
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import torch
 from pydantic import NonNegativeInt, PositiveFloat, PositiveInt
 
 from nasbench_harness.config import RunConfig
 from nasbench_harness.errors import ConfigError
-from nasbench_harness.methods.base import CONTINUE, EpochDecision, register_method
+from nasbench_harness.methods.base import CONTINUE, EpochDecision, eigenvalue_problem, register_method
 from nasbench_harness.methods.order import OrderArgs, OrderedDarts
 from nasbench_harness.spaces import Supernet
 
@@ -110,15 +110,17 @@ class DartsEs(OrderedDarts):
     """DARTS (second order by default) that stops on the eigenvalue signal and reports the look-back genotype."""
 
     Args = EarlyStopArgs
+    needs_eigenvalue = True
+    departures: ClassVar[tuple[str, ...]] = (
+        "The eigenvalue measurement restores BatchNorm statistics, module modes and the RNG afterwards; "
+        "RobustDARTS measures inside train() and moves the statistics. Here the metric never changes a search "
+        "(docs/collapse.md).",
+    )
 
     def __init__(self, net: Supernet, config: RunConfig, device: torch.device):
         super().__init__(net, config, device)
         if config.metrics.eigenvalue == "off":
-            raise ConfigError(
-                f"method {self.name!r} decides on the Hessian eigenvalue, but metrics.eigenvalue is 'off' "
-                "in this run (the `tiny` profile turns it off); set `metrics: {eigenvalue: exact}` "
-                "(RobustDARTS-compatible) or `fast` in the suite"
-            )
+            raise ConfigError(eigenvalue_problem(self.name))
         self.measurements: list[Measurement] = []
         self.stopped: dict[str, Any] | None = None
 

@@ -20,7 +20,12 @@ NAS-Bench-201 `nasbench201/train_search.py`, both with `attacker/perturb.py` and
    perturbation before `clip`.
 5. ε at epoch e (0-based) of E: 0.03 + (ε_max − 0.03)·e/E, ε_max = 0.3 (train_search.py lines 169-171, parser
    line 57), the same for RS and ADV.
-6. The clip norm covers `model.parameters()` (train_search.py line 232): the weights on the DARTS family
+6. The learning rate: both scripts call `scheduler.step()` at the start of every epoch (sota/cnn/train_search.py
+   lines 158-160, nasbench201/train_search.py lines 158-160) and import `torch.utils.tensorboard` (line 27 /
+   line 26), which PyTorch has from 1.1 on (the author ran 1.3.0: xiangning-chen/SmoothDARTS issue #4); under
+   PyTorch >= 1.1 the constructor has already taken step 0, so epoch e trains at the cosine's lr(e + 1) and the
+   last epoch at lr_min (`train.lr_epoch: next`; `current` is DARTS' lr(e)).
+7. The clip norm covers `model.parameters()` (train_search.py line 232): the weights on the DARTS family
    (α there are plain Variables), weights and the mixing-weight gradient ∂L/∂A' on NAS-Bench-201 (α is an
    nn.Parameter of its Network, nasbench201/model.py line 158, and its gradient was zeroed right after the α
    step, line 229). `train.clip_scope: all` reproduces the latter.
@@ -104,9 +109,11 @@ class PerturbedDarts(OrderedDarts):
     perturbation: ClassVar[Perturbation] = "none"
     #: α first on every space (both SmoothDARTS scripts), also on NB201 where first-order DARTS goes weights first.
     original_step_order: ClassVar[dict[str, str]] = {}
-    space_defaults: ClassVar[dict[str, dict[str, Any]]] = {"nb201": NB201_SMOOTH_CONFIG}
     #: SmoothDARTS' DARTS space (`s5`) has `none` commented out: sota/cnn/spaces.py line 81.
     paper_spaces: ClassVar[Mapping[str, str | None]] = {"darts": "darts_nonone"}
+    #: PyTorch >= 1.1 `scheduler.step()` before each epoch (module docstring, item 6).
+    defaults: ClassVar[dict[str, Any]] = {"train": {"lr_epoch": "next"}}
+    family_defaults: ClassVar[dict[str, dict[str, Any]]] = {"nb201": NB201_SMOOTH_CONFIG}
 
     @property
     def step_order(self) -> str:
@@ -133,7 +140,7 @@ class PerturbedDarts(OrderedDarts):
         mixing, figures = self.perturbed_weights(batch, base)
         clip_all = self.config.train.clip_scope == "all"
         mixing = {t: w.detach().requires_grad_(clip_all) for t, w in mixing.items()}
-        self.w_optimizer.zero_grad(set_to_none=True)
+        self.zero_weight_grads()
         x, y = batch
         logits = self.net(x, mixing)
         loss = self.criterion(logits, y)

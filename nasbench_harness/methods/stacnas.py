@@ -159,6 +159,11 @@ class StacNASArgs(BaseModel):
 @register_method("stacnas")
 class StacNAS(Method):
     Args = StacNASArgs
+    departures: ClassVar[tuple[str, ...]] = (
+        "Learning rate of each epoch: lr(e), scheduler.step() before the epoch (search.py lines 245-247) under the "
+        "README's minimum PyTorch 1.0.0; under >= 1.1 it would be lr(e + 1) (train.lr_epoch: next). The version "
+        "behind the published numbers is not stated.",
+    )
     #: run_all.py:20-28 and search.py / config.py defaults: 80 epochs per stage, batch 64, clip 3 over the
     #: weights, SGD 0.025 → 0.001, momentum 0.9, wd 3e-4 (no Nesterov); Adam 3e-4, (0.5, 0.999), wd 1e-3;
     #: the whole training set for one-level steps (no α split), plain crop+flip, no cutout.
@@ -210,7 +215,7 @@ class StacNAS(Method):
         """One-level: one forward/backward on the training batch; the clip over the weights; Adam on α and
         SGD on the weights from those same gradients (search.py:60-72). `valid` is not used."""
         self.a_optimizer.zero_grad(set_to_none=True)
-        self.w_optimizer.zero_grad(set_to_none=True)
+        self.zero_weight_grads()
         loss, logits = self.forward_loss(train)
         loss.backward()
         if self.config.train.grad_clip is not None:

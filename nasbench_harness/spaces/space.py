@@ -52,8 +52,9 @@ class CollapseMeasure:
 
 @dataclass(frozen=True)
 class SearchSpace(ABC):
-    #: The network family ("darts": DARTS cells, S1–S4 and the DARTS space; "nb201"), which decides the
-    #: retraining protocol and the ground-truth oracle.
+    #: The network family ("darts": the DARTS cell network of S1–S4 and the DARTS space; "nb201": NAS-Bench-201's),
+    #: which decides the retraining protocol and the ground-truth oracle; methods key the original code's settings
+    #: for a family on it (`Method.family_defaults`), so a new space of a family gets them.
     family: ClassVar[str]
     name: str
     description: str
@@ -228,8 +229,8 @@ class DartsFamilySpace(SearchSpace):
 class NB201Space(SearchSpace):
     """NAS-Bench-201: 6 edges, 5 ops each, one cell type `cell`."""
 
-    collapse: CollapseMeasure | None = NB201_COLLAPSE
     family: ClassVar[str] = "nb201"
+    collapse: CollapseMeasure | None = NB201_COLLAPSE
 
     def derive_from_weights(self, weights: Mapping[str, np.ndarray]) -> NB201Genotype:
         w = np.asarray(weights["cell"])

@@ -60,21 +60,13 @@ def test_nb201_samples_one_op_per_edge_none_included():
     assert {k for a in archs for _, k in a["cell"]} == set(range(5))
 
 
-def test_a_step_trains_only_the_sampled_ops_and_never_alpha():
+def test_a_step_never_changes_alpha():
     config = run_config("random_ws", "s3")
     net = tiny_net("s3", alpha_scale=None, mixer=RandomWS.mixer(RandomWS.Args())).float()
     method = RandomWS(net, config, torch.device("cpu"))
     alphas = [a.detach().clone() for a in net.arch_parameters()]
     x, y = tiny_batch()
     method.step((x.float(), y), (x.float(), y))
-    sampled = {(cell, e, k) for cell, chosen in method.current.items() for e, k in chosen}
-    for index, cell in enumerate(net.cells):
-        cell_type = net.searched_cell_types[index]
-        for e, edge in enumerate(cell.edges):
-            for k, op in enumerate(edge.ops):
-                grads = [p.grad for p in op.parameters()]
-                if grads:
-                    assert all(g is not None for g in grads) == ((cell_type, e, k) in sampled)
     assert all(torch.equal(a, b) for a, b in zip(alphas, net.arch_parameters()))
 
 
@@ -87,11 +79,9 @@ def test_selection_takes_the_top_first_pass_candidates_and_picks_the_best_on_all
     tmp_path, reference_data_dir, monkeypatch
 ):
     """With made-up first-pass and full accuracies the pick is computed here, independently of the method."""
-    first_pass_size = 2 * 8  # first_pass_batches × batch size
 
     def accuracy(self, arch, batches):
-        images = sum(len(y) for _, y in batches)
-        return score("first", arch) if images == first_pass_size else score("full", arch)
+        return score("first", arch) if len(batches) == 2 else score("full", arch)  # first_pass_batches: 2
 
     monkeypatch.setattr(RandomWS, "accuracy", accuracy)
     args = {"eval_archs": 30, "first_pass_batches": 2, "top_k": 4}
@@ -116,8 +106,46 @@ def test_selection_takes_the_top_first_pass_candidates_and_picks_the_best_on_all
     assert rows[0]["alphas"] == rows[-1]["alphas"]
 
 
-def test_a_real_selection_reports_the_pick_and_scores_it_on_the_valid_split(tmp_path, reference_data_dir):
-    args = {"eval_archs": 5, "first_pass_batches": 1, "top_k": 2}
+def test_the_selection_reads_one_running_walk_over_the_validation_half(tmp_path, reference_data_dir, monkeypatch):
+    """RobustDARTS (darts_wrapper_discrete.py): every epoch's end evaluates 10 batches (line 130, `n_batches = 10`,
+    line 152) of one running `valid_iter` (lines 158-164); then `get_eval_arch` (random_weight_share.py lines
+    106-126) scores each candidate in turn on the next 10 and each of the top 10 on the next len(valid_queue).
+    Here: 2 epochs, first_pass_batches 2, so the walk is at batch 4 when the selection starts."""
+    seen = []
+
+    def accuracy(self, arch, batches):
+        seen.append((self.batches, [y.tolist() for _, y in batches], [x for x, _ in batches]))
+        return score("first" if len(seen) <= 6 else "full", arch)
+
+    monkeypatch.setattr(RandomWS, "accuracy", accuracy)
+    args = {"eval_archs": 6, "first_pass_batches": 2, "top_k": 3}
+    execute(run_config("random_ws", method_args=args), tmp_path, reference_data_dir, torch.device("cpu"))
+    batches = seen[0][0]
+    per_pass = batches.valid_batches_per_pass()
+    walk = batches.valid_walk(0, 4 + 6 * 2 + 3 * per_pass)
+    position = 4
+    for _, labels, images in seen[:6]:
+        expected = walk[position : position + 2]
+        assert labels == [y.tolist() for _, y in expected]
+        assert all(torch.equal(a, x) for a, (x, _) in zip(images, expected))
+        position += 2
+    for _, labels, _ in seen[6:]:
+        assert labels == [y.tolist() for _, y in walk[position : position + per_pass]]
+        position += per_pass
+    # The training transform: the first batch is not the normalised images themselves.
+    plain = batches.valid_walk(4, 1, augment=False)[0]
+    assert labels_equal(plain, walk[4]) and not torch.equal(plain[0], walk[4][0])
+
+
+def labels_equal(a, b) -> bool:
+    return torch.equal(a[1], b[1])
+
+
+def test_the_shared_unaugmented_selection_is_an_option(tmp_path, reference_data_dir):
+    """`selection_batches: shared`, `selection_augment: false` (the former protocol): the top k are re-scored on
+    the whole validation split without augmentation, what `eval_valid_acc` measures too."""
+    args = {"eval_archs": 5, "first_pass_batches": 1, "top_k": 2, "selection_batches": "shared"}
+    args["selection_augment"] = False
     outcome = execute(
         run_config("random_ws", "s3", method_args=args), tmp_path, reference_data_dir, torch.device("cpu")
     )
@@ -125,3 +153,26 @@ def test_a_real_selection_reports_the_pick_and_scores_it_on_the_valid_split(tmp_
     selection = json.loads((outcome.directory / "metadata.json").read_text())["method"]["selection"]
     assert result["genotype"] == selection["genotype"]
     assert result["final"]["eval_valid_acc"] == pytest.approx(selection["valid_acc"])
+
+
+def test_robustdarts_weight_decay_grid_is_a_sweep():
+    """`scripts/start_search_RandomNAS.sh` line 5 runs RandomNAS at weight decays 3e-4 · 3^i up to 2.43e-2;
+    `weight_decays` expands into one run per value, each stepping with its weight decay, and the sweep keeps the
+    run with the best final validation accuracy."""
+    from nasbench_harness.config import SuiteConfig
+    from nasbench_harness.methods.random_ws import WEIGHT_DECAY_GRID
+    from nasbench_harness.suite_expansion import expand_suite
+
+    assert WEIGHT_DECAY_GRID == (3e-4, 9e-4, 2.7e-3, 8.1e-3, 2.43e-2)
+    suite = {"name": "t", "profile": "tiny", "methods": ["random_ws"], "spaces": ["s3"], "datasets": ["cifar10"]}
+    plain = expand_suite(SuiteConfig.model_validate({**suite, "seeds": [0]}))
+    assert len(plain) == 1 and plain[0].method_args["weight_decay"] is None
+    args = {"weight_decays": list(WEIGHT_DECAY_GRID)}
+    runs = expand_suite(SuiteConfig.model_validate({**suite, "seeds": [0], "method_args": args}))
+    assert [r.method_args["weight_decay"] for r in runs] == list(WEIGHT_DECAY_GRID)
+    method = RandomWS(tiny_net("s3", mixer=RandomWS.mixer(RandomWS.Args())), runs[3], torch.device("cpu"))
+    assert method.weight_decay == 8.1e-3 and method.describe()["weight_decay"] == 8.1e-3
+    results = [{"config": r, "final": {"eval_valid_acc": acc}} for r, acc in zip(runs, [10.0, 30.0, 20.0, 5.0, 1.0])]
+    (best,) = RandomWS.select(results)
+    assert best["config"].method_args["weight_decay"] == 9e-4
+    assert len(RandomWS.select([{"config": plain[0], "final": {"eval_valid_acc": 1.0}}])) == 1

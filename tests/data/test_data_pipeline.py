@@ -170,3 +170,59 @@ def test_bad_settings(synthetic) -> None:
     batches.cutout_prob = 0.0
     with pytest.raises(ConfigError, match="start_step"):
         batches.epoch(0, start_step=99)
+
+
+def test_the_permutation_order_walks_the_alpha_half_once_per_epoch(synthetic) -> None:
+    """Λ-DARTS' α order (sota/cnn/train_search.py: `valid_queue = iter(valid_queue)` once per epoch, line 213;
+    `next(valid_queue)` per step, line 223), halves of equal size (50 and 50 images, batch 16): per epoch every
+    α image once, in batches of the weight batches' sizes (16, 16, 16, 2), a fresh order each epoch."""
+    ds = synthetic(n=100)
+    batches = PairedBatches(
+        ds, search_split(100, "half", 0), batch_size=16, augment=False, valid_sampling="permutation"
+    )
+    orders = []
+    for epoch in range(2):
+        pairs = list(batches.epoch(epoch))
+        assert [len(v[1]) for _, v in pairs] == [len(t[1]) for t, _ in pairs] == [16, 16, 16, 2]
+        seen = torch.cat([v[1] for _, v in pairs])
+        assert sorted(seen.tolist()) == sorted(search_split(100, "half", 0).valid_idx.tolist())
+        orders.append(seen.tolist())
+    assert orders[0] != orders[1]
+
+
+def test_the_validation_walk_is_a_running_iterator_over_the_alpha_half(synthetic) -> None:
+    """RobustDARTS' RandomNAS selection reads `next(self.valid_iter)` (darts_wrapper_discrete.py lines 158-164):
+    a DataLoader over the α half (SubsetRandomSampler: a fresh order per pass, the last batch smaller,
+    args.py lines 164-167), started again when exhausted, with the training transform (args.py line 146)."""
+    ds = synthetic(n=100)
+    split = search_split(100, "half", 0)
+    batches = PairedBatches(ds, split, batch_size=16, seed=3)
+    per_pass = batches.valid_batches_per_pass()
+    assert per_pass == 4  # 50 images: 16, 16, 16, 2
+    walk = batches.valid_walk(0, 3 * per_pass)
+    assert [len(y) for _, y in walk] == [16, 16, 16, 2] * 3
+    passes = [torch.cat([y for _, y in walk[p * per_pass : (p + 1) * per_pass]]) for p in range(3)]
+    for seen in passes:
+        assert sorted(seen.tolist()) == sorted(split.valid_idx.tolist())  # each α image once per pass
+    assert passes[0].tolist() != passes[1].tolist()
+    # Running: batches 5.. of one walk are batches 5.. whatever the walk started with (a pure function).
+    later = batches.valid_walk(5, 4)
+    assert all(torch.equal(a[0], b[0]) and torch.equal(a[1], b[1]) for a, b in zip(later, walk[5:9]))
+    # The training transform: padded random crops and flips of the image (so not the image itself).
+    pad, size = ds.crop_padding, ds.image_size
+    x, y = walk[0]
+    images = ds.train_images[y].float()
+    padded = F.pad(images, (pad, pad, pad, pad))
+    got = _denormalise(x, ds)
+    for i in range(len(y)):
+        crops = {
+            (oy, ox, flip)
+            for oy in range(2 * pad + 1)
+            for ox in range(2 * pad + 1)
+            for flip in (False, True)
+            if torch.equal(got[i], (padded[i].flip(-1) if flip else padded[i])[:, oy : oy + size, ox : ox + size])
+        }
+        assert crops, f"image {i} of the walk is no padded crop of its image"
+    assert not torch.equal(got, images)
+    plain = batches.valid_walk(0, 1, augment=False)[0]
+    assert torch.equal(plain[1], y) and torch.equal(_denormalise(plain[0], ds), images)

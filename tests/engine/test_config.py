@@ -160,3 +160,35 @@ def test_keys_not_given_keep_the_lower_layers(tmp_path):
     path = write(tmp_path, MINIMAL + "train: {lr: 0.05}\n")
     run = expand_suite(load_suite(path), path)[0]
     assert (run.train.lr, run.train.weight_decay, run.train.epochs, run.data.split) == (0.05, 5e-4, 4, "nb201_official")
+
+
+def test_method_constraints_are_checked_before_any_run_starts(tmp_path):
+    """A run its method cannot do is refused at expansion, naming the suite file, the method's line, the run and
+    what to change; a suite's own value is never bent (only a profile's is, below)."""
+    cases = [
+        ("methods: [darts, drnas]\nspaces: [s3]\nnetwork: {channels: 8}\n", 4, r"drnas on s3 cannot run: network"),
+        ("methods: [darts_es]\nspaces: [nb201]\nmetrics: {eigenvalue: 'off'}\n", 4, r"darts_es on nb201 cannot"),
+        ("methods: [msg_das]\nspaces: [s1]\nmethod_args: {k: 3}\n", 4, r"msg_das on s1 cannot run: method_args.k"),
+    ]
+    for body, line, message in cases:
+        path = write(tmp_path, "name: t\ndatasets: [cifar10]\nseeds: [0]\n" + body)
+        with pytest.raises(ConfigError, match=rf"{path}:{line}: {message}.*overrides: {{methods"):
+            expand_suite(load_suite(path), path)
+
+
+def test_a_profile_is_fitted_to_each_method_on_keys_the_suite_leaves(tmp_path):
+    """`tiny` turns the eigenvalue off and sets 4 channels: DARTS-ES gets the fast eigenvalue it decides on,
+    DrNAS 12 channels (its stages split them into 6 and 4 parts, DARTS-space/train_search.py line 120), DARTS
+    the profile as it is; a suite that sets the key itself keeps it (and is refused where it cannot run)."""
+    path = write(
+        tmp_path,
+        "name: t\nprofile: tiny\nmethods: [darts, darts_es, drnas]\nspaces: [s3]\ndatasets: [cifar10]\nseeds: [0]\n",
+    )
+    runs = {r.method: r for r in expand_suite(load_suite(path), path)}
+    assert [runs[m].metrics.eigenvalue for m in ("darts", "darts_es", "drnas")] == ["off", "fast", "off"]
+    assert [runs[m].network["channels"] for m in ("darts", "darts_es", "drnas")] == [4, 4, 12]
+    path.write_text(path.read_text() + "overrides: {methods: {drnas: {network: {channels: 24}}}}\n")
+    assert {r.method: r for r in expand_suite(load_suite(path), path)}["drnas"].network["channels"] == 24
+    path.write_text(path.read_text() + "metrics: {eigenvalue: 'off'}\n")
+    with pytest.raises(ConfigError, match="darts_es on s3 at profile 'tiny' cannot run"):
+        expand_suite(load_suite(path), path)

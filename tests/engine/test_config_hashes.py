@@ -28,11 +28,14 @@ SUITE_DIGESTS = {
 #: The methods and spaces registered when the digests were recorded (methods added later are not in them).
 METHODS = ["darts", "darts_2nd", "darts_ada", "darts_es", "random_ws", "rdarts_dp", "rdarts_l2"]
 SPACES = ["darts", "nb201", "s1", "s2", "s3", "s4"]
-#: profile → (runs, digest) of METHODS × SPACES × {cifar10, cifar100} × seed 0.
+#: profile → (runs, digest) of METHODS × SPACES × {cifar10, cifar100} × seed 0. Re-recorded for issue 25, whose
+#: new defaults change results on purpose: random_ws (RobustDARTS' all-ops forward, PyTorch < 2 gradients, the
+#: running selection walk; every profile) and darts_es/darts_ada at `tiny` (the fast eigenvalue they decide on);
+#: every other method's hashes were compared one by one and are unchanged.
 GRID_DIGESTS = {
-    None: (156, "e4da60e4ecb7a708"),
-    "tiny": (156, "8092c137aed351b2"),
-    "smoke": (156, "4bcea8ef3a8104f9"),
+    None: (156, "b6e01acb0cfbecd2"),
+    "tiny": (156, "d8a07105003f7f1f"),
+    "smoke": (156, "3abe76191c63fc1b"),
 }
 
 

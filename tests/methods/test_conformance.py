@@ -9,18 +9,26 @@ from typing import Any
 import pytest
 import torch
 
+from nasbench_harness.config import PROFILES
 from nasbench_harness.methods import list_methods, register_method
 from nasbench_harness.methods.base import METHODS, Batch, Method
 from nasbench_harness.methods.darts import Darts
 from nasbench_harness.methods.pc_darts import PcDarts
 from nasbench_harness.spaces import list_spaces
-from nasbench_harness.testing import check_method, check_resume_after_kill, kill_resume_config
+from nasbench_harness.testing import check_method, check_profile, check_resume_after_kill, kill_resume_config
 
 
 @pytest.mark.parametrize("space", list_spaces())
 @pytest.mark.parametrize("method", list_methods())
 def test_method_conforms(method, space):
     check_method(method, space)
+
+
+@pytest.mark.parametrize("profile", sorted(PROFILES))
+@pytest.mark.parametrize("space", list_spaces())
+@pytest.mark.parametrize("method", list_methods())
+def test_every_profile_builds_every_method_on_every_space(profile, method, space):
+    check_profile(profile, method, space)
 
 
 class ForgetsMomentum(Darts):
@@ -116,7 +124,7 @@ KILL_ARGS: dict[str, dict[str, Any]] = {
     **{name: {"order": "first"} for name in ("darts_es", "darts_ada", "rdarts_l2", "rdarts_dp")},
     "random_ws": {"eval_archs": 20, "first_pass_batches": 1, "top_k": 3, "select_every_epoch": True},
     # α and β step from the first epoch, so that the architecture state crosses the kill changing.
-    "pc_darts": {"warmup_epochs": 0},
+    "pc_darts": {"warmup_epochs": 0, "edge_normalisation": True},
 }
 #: Networks for the kill-and-resume test where the profile's 4 channels do not fit (DrNAS' k=6 then k=4).
 KILL_NETWORK: dict[str, dict[str, Any]] = {"drnas": {"channels": 12}}

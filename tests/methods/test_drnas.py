@@ -13,7 +13,7 @@ import torch
 
 from nasbench_harness.config import RunConfig
 from nasbench_harness.engine.runner import cosine_lr
-from nasbench_harness.errors import HarnessError
+from nasbench_harness.errors import ConfigError, HarnessError
 from nasbench_harness.methods.drnas import Drnas, DrnasArgs
 from nasbench_harness.mixing import MixedEdge
 from nasbench_harness.spaces import get_space
@@ -143,8 +143,10 @@ def test_the_stage_plan_is_the_codes():
     assert Drnas.stages(run_config("darts", method_args={"progressive": False})) is None
     with pytest.raises(HarnessError, match="single-stage"):
         Drnas.stages(run_config("nb201", method_args={"progressive": True}))
-    with pytest.raises(HarnessError, match="network.channels 4 is not divisible.*multiple of 12"):
-        Drnas.stages(run_config("darts", profile="tiny"))
+    assert run_config("darts", profile="tiny").network["channels"] == 12  # the profile's 4, fit to k = 6 and 4
+    assert run_config("darts", profile="smoke").network["channels"] == 12  # the profile's 8
+    with pytest.raises(ConfigError, match="drnas on darts cannot run: network.channels 8 is not divisible by the "):
+        run_config("darts", network={"channels": 8})  # a suite's own channels are not changed: refused
 
 
 def test_pruning_keeps_each_edges_four_ops_of_largest_alpha_in_op_order():

@@ -112,7 +112,7 @@ def test_lambda_warm_up():
     assert [lambda_at(0.125, e, 5) for e in range(5)] == [0.0, 0.125 / 4, 0.125 / 2, 0.125 * 3 / 4, 0.125]
     assert lambda_at(0.25, 0, 1) == 0.0
     method = make_method("darts", {"channels": 4, "layers": 5}, epochs=11)
-    for epoch, expected in [(0, 0.0), (5, 0.0625), (10, 0.125)]:
+    for epoch, expected in [(0, 0.0), (5, 0.125), (10, 0.25)]:  # run_search.sh line 6: λ 0.25
         method.set_epoch(epoch, 0.025)
         assert method.lambda_ == pytest.approx(expected)
 
@@ -122,9 +122,12 @@ def test_defaults_per_space_family():
     assert (nb201.lambda_max, nb201.epsilon_0) == (0.25, 1e-4)
     assert nb201.cells == [0, 1, 2] and nb201.args.order == "first" and nb201.step_order == "weights_first"
     darts = make_method("s3", {"channels": 4, "layers": 5})
-    assert (darts.lambda_max, darts.epsilon_0, darts.arch_lr) == (0.125, 1e-4, 3e-4)
+    # run_search.sh, the one DARTS-family script: lambda_=0.25, epsilon_0=0.001 (lines 6-7), corr (line 8),
+    # arch_learning_rate 0.0003 (line 9); not the parser's 0.125 / 1e-4 (train_search.py lines 60-61).
+    assert (darts.lambda_max, darts.epsilon_0, darts.arch_lr) == (0.25, 1e-3, 3e-4)
+    assert darts.args.regulariser == "corr"
     assert darts.step_order == "alpha_first"
-    assert json.loads(json.dumps(darts.describe()))["defaults_from"].startswith("sota/cnn/train_search.py")
+    assert json.loads(json.dumps(darts.describe()))["defaults_from"].startswith("run_search.sh")
 
 
 def test_reduction_cells_are_not_perturbed(monkeypatch):
@@ -187,7 +190,7 @@ def test_six_space_smoke_run(tmp_path: Path, reference_data_dir):
         rows = [json.loads(line) for line in (outcome.directory / "metrics.jsonl").read_text().splitlines()]
         assert all(-1.0 <= r["grad_corr"] <= 1.0 for r in rows), outcome.directory
         if outcome.config.method == "lambda_darts":
-            assert [r["lambda"] for r in rows] == [0.0, 0.125 if outcome.config.space != "nb201" else 0.25]
+            assert [r["lambda"] for r in rows] == [0.0, 0.25]
             assert all(r["reg_applied"] == 1.0 and -1.0 <= r["train_grad_corr"] <= 1.0 for r in rows)
             metadata = json.loads((outcome.directory / "metadata.json").read_text())
             assert metadata["method"]["regulariser_active"] is True
@@ -211,3 +214,21 @@ def test_nb201_suite_defaults_are_lambda_darts_own_config(tmp_path) -> None:
     suite.write_text(suite.read_text() + "overrides: {methods: {lambda_darts: {train: {arch_lr: 5.0e-4}}}}\n")
     runs = {(r.method, r.space): r.train for r in expand_suite(load_suite(suite), suite)}
     assert runs[("lambda_darts", "nb201")].arch_lr == 5e-4  # a user's α lr takes effect
+
+
+def test_darts_family_suite_defaults_are_run_search_sh(tmp_path) -> None:
+    """run_search.sh line 13 passes --batch_size 96 with its λ and ε₀; sota/cnn/train_search.py walks the α
+    half once per epoch (`valid_queue = iter(valid_queue)` at line 213, `next(valid_queue)` per step at line
+    223): `valid_sampling: permutation`. A suite's own keys win over both."""
+    from nasbench_harness.suite_expansion import expand_suite, load_suite
+
+    suite = tmp_path / "s.yaml"
+    suite.write_text("name: t\nmethods: [lambda_darts]\nspaces: [s3, darts, nb201]\ndatasets: [cifar10]\nseeds: [0]\n")
+    runs = {r.space: r for r in expand_suite(load_suite(suite), suite)}
+    for space in ("s3", "darts"):
+        assert runs[space].train.batch_size == 96 and runs[space].data.valid_sampling == "permutation"
+        assert runs[space].train.arch_lr == 3e-4 and runs[space].method_args["regulariser"] == "corr"
+    assert runs["nb201"].train.batch_size == 64 and runs["nb201"].data.valid_sampling == "nb201_random"
+    suite.write_text(suite.read_text() + "data: {valid_sampling: darts_fresh_batch}\ntrain: {batch_size: 64}\n")
+    runs = {r.space: r for r in expand_suite(load_suite(suite), suite)}
+    assert (runs["s3"].train.batch_size, runs["s3"].data.valid_sampling) == (64, "darts_fresh_batch")

@@ -122,3 +122,35 @@ def test_deterministic_under_a_seed():
 def test_k_larger_than_an_edge_is_refused():
     with pytest.raises(ValueError, match="k = 3 exceeds the 2 candidate ops"):
         msg_das("s1", k=3)
+
+
+def test_unsampled_weights_follow_pytorch_1x_as_gdas(monkeypatch):
+    """MSG-DAS has no code; by GDAS' reasoning (xautodl GDAS.py lines 50 and 68 under PyTorch 1.x) its default is
+    `train.zero_grad: zeros`: after a step every weight reached by a sub-graph of either draw has a (kept)
+    gradient, so SGD moves it from then on; the ops no sub-graph drew have none."""
+    from nasbench_harness.config import SuiteConfig
+    from nasbench_harness.methods import msg_das as msg_das_module
+    from nasbench_harness.suite_expansion import expand_suite
+
+    suite = {"name": "t", "profile": "tiny", "methods": ["msg_das"], "spaces": ["nb201"], "datasets": ["cifar10"]}
+    config = expand_suite(SuiteConfig.model_validate({**suite, "seeds": [0]}))[0]
+    assert config.train.zero_grad == "zeros"
+    seed_all(0)
+    net = get_space("nb201").build_supernet(num_classes=10, mixer=MsgDas.mixer(None), **TINY_NETWORK["nb201"])
+    method = MsgDas(net, config, torch.device("cpu"))
+    drawn = []
+
+    def recording(*args, **kwargs):
+        draws = draw_subgraphs(*args, **kwargs)
+        drawn.extend(draws)
+        return draws
+
+    monkeypatch.setattr(msg_das_module, "draw_subgraphs", recording)
+    method.step(random_batch(0), random_batch(1))
+    edges = [m for m in net.modules() if isinstance(m, MixedEdge)]
+    rows = [row for t in net.searched_cell_types for row in drawn[0].chosen[t]]
+    alpha_rows = [row for t in net.searched_cell_types for row in drawn[1].chosen[t]]
+    for edge, row, alpha_row in zip(edges, rows, alpha_rows):
+        for i, op in enumerate(edge.ops):
+            for p in op.parameters():
+                assert (p.grad is not None) == (i in row or i in alpha_row)

@@ -152,4 +152,57 @@ def test_defaults_are_the_original_scripts():
         1e-3,
     )
     assert (train.epochs, train.grad_clip, train.weight_decay, train.arch_betas) == (50, 5.0, 3e-4, (0.5, 0.999))
-    assert config.method_args == {"k": 4, "warmup_epochs": 15, "edge_normalisation": True}
+    assert config.method_args == {"k": 4, "warmup_epochs": 15, "edge_normalisation": True, "zero_arch_grads": False}
+    assert config.train.lr_epoch == "current"  # PyTorch 0.3.1 (README line 76): epoch e at lr(e)
+
+
+def test_nb201_defaults_are_drnas_partial_channel_script():
+    """The published NB201 row comes from DrNAS' 201-space/train_search.py with partial channels (f2caa4d):
+    batch 64 (line 34), lr 0.025 → 0.001 (35-36), momentum 0.9 (37), weight decay 3e-4 (38), 100 epochs (41),
+    train_portion 0.5 (49), α lr 3e-4 and weight decay 1e-3 (51-52), plain SGD (153-157), a fresh random α batch
+    per step (260), no warm-up (264 commented out), no β (the cell has none), BatchNorm running statistics
+    (search_model.py line 18), clip over model.parameters() with α's gradient zeroed first (266-273)."""
+    from nasbench_harness.config import SuiteConfig
+    from nasbench_harness.suite_expansion import expand_suite
+
+    suite = SuiteConfig.model_validate(
+        {"name": "x", "methods": ["pc_darts"], "spaces": ["nb201"], "datasets": ["cifar10"], "seeds": [0]}
+    )
+    (config,) = expand_suite(suite)
+    train = config.train
+    assert (train.batch_size, train.lr, train.lr_min, train.momentum, train.weight_decay, train.epochs) == (
+        64,
+        0.025,
+        0.001,
+        0.9,
+        3e-4,
+        100,
+    )
+    assert (train.arch_lr, train.arch_weight_decay, train.nesterov, train.clip_scope) == (3e-4, 1e-3, False, "all")
+    assert (config.data.split, config.data.valid_sampling) == ("half", "darts_fresh_batch")
+    assert config.network["track_running_stats"] is True
+    assert config.method_args == {"k": 4, "warmup_epochs": 0, "edge_normalisation": False, "zero_arch_grads": True}
+
+
+def test_the_nb201_weight_step_clips_alphas_training_gradient_only():
+    """DrNAS' loop zeroes α's gradient after the α step (`architect.optimizer.zero_grad()`, line 267), so the
+    clip over `model.parameters()` (line 273) counts α's training-loss gradient only."""
+    method = tiny_method("pc_darts", "nb201", warmup_epochs=0, edge_normalisation=False, zero_arch_grads=True)
+    method.config = method.config.model_copy(
+        update={"train": method.config.train.model_copy(update={"clip_scope": "all", "grad_clip": 1e-3})}
+    )
+    method.net.double()
+    weights = [w.detach().clone() for w in method.net.weight_parameters()]
+    alpha = method.net.arch_parameters()[0]
+    x, y = random_batch(0)
+    x = x.double()
+    loss = method.criterion(method.net(x, method.mixing_weights()), y)
+    grads = torch.autograd.grad(loss, method.net.weight_parameters() + [alpha], allow_unused=True)
+    norm = torch.cat([g.reshape(-1) for g in grads if g is not None]).norm()
+    alpha.grad = torch.full_like(alpha, 1e3)  # what an α step would leave behind
+    method.weight_step((x, y))
+    scale = 1e-3 / (norm + 1e-6)  # clip_grad_norm_'s coefficient over the weights and α's training gradient
+    moved = [w0 - w.detach() for w0, w in zip(weights, method.net.weight_parameters())]
+    expected = [method.lr * scale * g for g in grads[:-1]]  # first SGD step, no weight decay on top of it:
+    for got, want, w0 in zip(moved, expected, weights):
+        torch.testing.assert_close(got, want + method.lr * method.weight_decay * w0, rtol=1e-9, atol=1e-15)
