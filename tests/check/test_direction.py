@@ -114,3 +114,51 @@ def test_the_cli_fails_on_a_direction_regression_and_update_keeps_the_section(tm
 def test_a_malformed_direction_is_refused(raw, message):
     with pytest.raises(ConfigError, match=message):
         parse_direction(raw, Path("baseline.yaml"))
+
+
+# ---------------------------------------------------------------------------------------------
+# Planted regressions in real runs of the CI regime (ci/collapse_suite.yaml, seed 0, in process)
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def ci_regime(tmp_path: Path, data_dir: Path, methods: list[str]) -> Path:
+    """Run `methods` of the CI collapse suite in this process (so monkeypatches reach them)."""
+    from nasbench_harness.engine import run_suite
+
+    suite = yaml.safe_load((REPO / "ci" / "collapse_suite.yaml").read_text())
+    suite.update(methods=methods, executor={"name": "local"})
+    path = tmp_path / "suite.yaml"
+    path.write_text(yaml.safe_dump(suite))
+    outcomes = run_suite(path, results_dir=str(tmp_path / "results"), data_dir=str(data_dir), report=print)
+    assert [o.status for o in outcomes] == ["finished"] * len(methods), [o.reason for o in outcomes]
+    return tmp_path / "results"
+
+
+def ci_direction() -> Direction:
+    return load_baseline(REPO / "ci" / "collapse_baseline.yaml").direction
+
+
+@pytest.mark.slow
+def test_ci_direction_fails_when_alpha_is_frozen(tmp_path, reference_data_dir, monkeypatch):
+    """An α step that no longer reaches α: DARTS keeps its initial cell and the check names it."""
+    from nasbench_harness.methods.darts import Darts
+
+    monkeypatch.setattr(Darts, "alpha_step", lambda self, train, valid: {})
+    results = ci_regime(tmp_path, reference_data_dir, ["darts"])
+    direction = ci_direction()
+    (darts,) = check_direction(Direction(collapses=direction.collapses), results)
+    assert not darts.ok and "nb201/cifar10/darts no longer collapses in 1 of 1 runs" in darts.message
+
+
+@pytest.mark.slow
+def test_ci_direction_fails_when_a_fix_turns_into_plain_darts(tmp_path, reference_data_dir, monkeypatch):
+    """DARTS-ES that never stops is first-order DARTS on the same seed: it collapses, and the check says which."""
+    from nasbench_harness.methods.base import CONTINUE
+    from nasbench_harness.methods.robust_darts import DartsEs
+
+    monkeypatch.setattr(DartsEs, "on_epoch_end", lambda self, epoch, row: CONTINUE)
+    results = ci_regime(tmp_path, reference_data_dir, ["darts_es"])
+    (fix,) = check_direction(Direction(holds=("nb201/cifar10/darts_es",)), results)
+    assert "nb201/cifar10/darts_es" in ci_direction().holds
+    assert not fix.ok and fix.message.startswith("nb201/cifar10/darts_es collapsed in 1 of 1 runs where the fix held")
